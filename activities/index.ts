@@ -1,0 +1,20 @@
+/**
+ * createActivities(deps) builds the one activity object a worker registers. Activities get every
+ * dependency (store, configuration) from here: no module-level singletons, so tests can build them
+ * with their own database and override single activities.
+ */
+import type { Store } from '../store/index.js';
+import { createHealthActivities } from './health.js';
+
+export interface ActivityDeps {
+  store: Store;
+}
+
+// eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- the type is inferred on purpose: workflows proxy it
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createHealthActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

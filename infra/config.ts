@@ -1,0 +1,251 @@
+/**
+ * claudomator's configuration: every environment variable it reads, in one place, validated once.
+ *
+ * `loadConfig(env)` returns a frozen, typed object or throws one `ConfigError` that lists every bad
+ * variable with what it expects. Nothing else in the code base reads `process.env` (the agent runner
+ * passes selected variables through to agent processes, by the rules in `agentEnvPassthrough`).
+ * The Temporal connection comes from `@temporalio/envconfig`, which reads TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML config file.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
+import ms from 'ms';
+import { AGENT_TYPES, type AgentType } from '../workflows/types.js';
+
+/** Each variable claudomator reads itself, with a one-line description (shown by `claudomator config`). */
+export const ENV_VARS = {
+  DATABASE_URL: 'Postgres connection string; unset: the local server on 127.0.0.1:5432, else an embedded Postgres',
+  CLAUDOMATOR_DATA_DIR: 'Where sandboxes, logs and embedded data live (default ~/.claudomator)',
+  CLAUDOMATOR_TASK_QUEUE: 'Task queue of the orchestration workers: workflows, store and git activities',
+  CLAUDOMATOR_AGENT_TASK_QUEUE: 'Task queue of the agent hosts: agent runs in sandboxes',
+  CLAUDOMATOR_POOL_WORKFLOW_ID: 'Workflow id of the agent pool (default agent-pool)',
+  CLAUDOMATOR_AGENTS: 'Agents the pool offers, comma-separated (default claude,gemini,codex,command)',
+  CLAUDOMATOR_AGENT_SLOTS: 'Per-agent slot limits such as "claude=2,gemini=1" (default 1 each)',
+  CLAUDOMATOR_CLAUDE_BIN: 'Path of the Claude Code CLI (default: claude on PATH)',
+  CLAUDOMATOR_GEMINI_BIN: 'Path of the Gemini CLI (default: gemini on PATH)',
+  CLAUDOMATOR_CODEX_BIN: 'Path of the Codex CLI (default: codex on PATH)',
+  CLAUDOMATOR_DEFAULT_TIMEOUT: 'Wall-clock limit of one agent run when the task sets none (default 2h)',
+  CLAUDOMATOR_SHUTDOWN_GRACE: 'How long a stopping worker lets running activities finish (default 30s)',
+  CLAUDOMATOR_WORKER_ROLE: 'What a worker runs: all, orchestration or agents (default all)',
+  CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
+  CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
+  CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
+  CLAUDOMATOR_METRICS_PORT: 'Port for Prometheus metrics and /healthz of a worker (default: off)',
+  TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
+  TEMPORAL_TEST_SERVER_PATH:
+    'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
+} as const;
+export type EnvVarName = keyof typeof ENV_VARS;
+
+/** Variables read by `@temporalio/envconfig` rather than by claudomator itself. */
+export const TEMPORAL_ENV_VARS = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_API_KEY',
+  'TEMPORAL_PROFILE',
+  'TEMPORAL_CONFIG_FILE',
+  'TEMPORAL_TLS',
+  'TEMPORAL_TLS_CLIENT_CERT_PATH',
+  'TEMPORAL_TLS_CLIENT_CERT_DATA',
+  'TEMPORAL_TLS_CLIENT_KEY_PATH',
+  'TEMPORAL_TLS_CLIENT_KEY_DATA',
+  'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  'TEMPORAL_TLS_SERVER_CA_CERT_DATA',
+  'TEMPORAL_TLS_SERVER_NAME',
+  'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION',
+] as const;
+
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const WORKER_ROLES = ['all', 'orchestration', 'agents'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
+
+export interface Config {
+  temporal: {
+    connection: ClientConnectConfig['connectionOptions'];
+    namespace: string;
+    /** The address actually used (for messages and links). */
+    address: string;
+  };
+  /** Undefined: resolve the local default (see infra/postgres.ts). */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  taskQueue: string;
+  agentTaskQueue: string;
+  poolWorkflowId: string;
+  agents: AgentType[];
+  agentSlots: Record<AgentType, number>;
+  agentBins: Record<Exclude<AgentType, 'command'>, string>;
+  defaultTimeoutMs: number;
+  shutdownGraceMs: number;
+  workerRole: WorkerRole;
+  hostId: string;
+  logLevel: LogLevel;
+  uiUrl: string;
+  metricsPort: number | undefined;
+  temporalCliPath: string | undefined;
+  temporalTestServerPath: string | undefined;
+}
+
+export interface ConfigProblem {
+  variable: string;
+  expected: string;
+  got?: string;
+}
+
+/** One message listing every bad variable, what it expects and what it got. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      `Invalid configuration:\n${problems
+        .map((p) => `  - ${p.variable}: expected ${p.expected}${p.got === undefined ? '' : `, got "${p.got}"`}`)
+        .join('\n')}`,
+    );
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const problems: ConfigProblem[] = [];
+  const read = (name: EnvVarName): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+
+  const parse = <T>(name: EnvVarName, fallback: T, expected: string, fn: (raw: string) => T | undefined): T => {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    const value = fn(raw);
+    if (value === undefined) {
+      problems.push({ variable: name, expected, got: raw });
+      return fallback;
+    }
+    return value;
+  };
+
+  const duration = (raw: string): number | undefined => {
+    const value = /^\d+$/.test(raw) ? Number(raw) : ms(raw as ms.StringValue);
+    return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+  };
+  const queueName = (raw: string): string | undefined => (/^[\w.@:-]{1,200}$/.test(raw) ? raw : undefined);
+
+  const agents = parse(
+    'CLAUDOMATOR_AGENTS',
+    [...AGENT_TYPES],
+    `a comma-separated list of ${AGENT_TYPES.join(', ')}`,
+    (raw) => {
+      const names = raw.split(',').map((s) => s.trim());
+      return names.length > 0 && names.every(isAgentType) ? [...new Set(names)] : undefined;
+    },
+  );
+
+  const agentSlots = Object.fromEntries(AGENT_TYPES.map((a) => [a, 1])) as Record<AgentType, number>;
+  const slots = parse(
+    'CLAUDOMATOR_AGENT_SLOTS',
+    {},
+    'agent=count pairs such as "claude=2,gemini=1" with counts from 0 to 1000',
+    (raw) => {
+      const out: Partial<Record<AgentType, number>> = {};
+      for (const pair of raw.split(',')) {
+        const match = /^\s*([a-z]+)\s*=\s*(\d+)\s*$/.exec(pair);
+        if (!match || !isAgentType(match[1]) || Number(match[2]) > 1000) return undefined;
+        out[match[1]] = Number(match[2]);
+      }
+      return out;
+    },
+  );
+  Object.assign(agentSlots, slots);
+
+  let temporal: Config['temporal'] = {
+    connection: {},
+    namespace: 'default',
+    address: 'localhost:7233',
+  };
+  try {
+    const connect = loadClientConnectConfig({
+      profile: env.TEMPORAL_PROFILE,
+      overrideEnvVars: Object.fromEntries(
+        Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      ),
+    });
+    temporal = {
+      connection: connect.connectionOptions,
+      namespace: connect.namespace ?? 'default',
+      address: connect.connectionOptions.address ?? 'localhost:7233',
+    };
+  } catch (err) {
+    problems.push({
+      variable: 'TEMPORAL_* / TEMPORAL_CONFIG_FILE',
+      expected: `a valid Temporal client profile (${err instanceof Error ? err.message : String(err)})`,
+    });
+  }
+
+  const databaseUrl = parse(
+    'DATABASE_URL',
+    undefined as string | undefined,
+    'a postgres:// or postgresql:// URL',
+    (raw) => (/^postgres(ql)?:\/\//.test(raw) ? raw : undefined),
+  );
+
+  const config: Config = {
+    temporal,
+    databaseUrl,
+    dataDir: path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator')),
+    taskQueue: parse('CLAUDOMATOR_TASK_QUEUE', 'claudomator', 'a task queue name (letters, digits, ._-@:)', queueName),
+    agentTaskQueue: parse(
+      'CLAUDOMATOR_AGENT_TASK_QUEUE',
+      'claudomator-agents',
+      'a task queue name (letters, digits, ._-@:)',
+      queueName,
+    ),
+    poolWorkflowId: parse(
+      'CLAUDOMATOR_POOL_WORKFLOW_ID',
+      'agent-pool',
+      'a workflow id (letters, digits, ._-@:)',
+      queueName,
+    ),
+    agents,
+    agentSlots,
+    agentBins: {
+      claude: read('CLAUDOMATOR_CLAUDE_BIN') ?? 'claude',
+      gemini: read('CLAUDOMATOR_GEMINI_BIN') ?? 'gemini',
+      codex: read('CLAUDOMATOR_CODEX_BIN') ?? 'codex',
+    },
+    defaultTimeoutMs: parse(
+      'CLAUDOMATOR_DEFAULT_TIMEOUT',
+      2 * 60 * 60 * 1000,
+      'a duration such as "90m" or "2h"',
+      duration,
+    ),
+    shutdownGraceMs: parse('CLAUDOMATOR_SHUTDOWN_GRACE', 30_000, 'a duration such as "30s" or "5m"', duration),
+    workerRole: parse('CLAUDOMATOR_WORKER_ROLE', 'all', `one of ${WORKER_ROLES.join(', ')}`, (raw) =>
+      (WORKER_ROLES as readonly string[]).includes(raw) ? (raw as WorkerRole) : undefined,
+    ),
+    hostId: parse('CLAUDOMATOR_HOST_ID', os.hostname(), 'a host name (letters, digits, ._-)', (raw) =>
+      /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
+    ),
+    logLevel: parse('CLAUDOMATOR_LOG_LEVEL', 'INFO', `one of ${LOG_LEVELS.join(', ')}`, (raw) => {
+      const upper = raw.toUpperCase();
+      return (LOG_LEVELS as readonly string[]).includes(upper) ? (upper as LogLevel) : undefined;
+    }),
+    uiUrl: parse('CLAUDOMATOR_UI_URL', 'http://localhost:8233', 'an http(s) URL', (raw) =>
+      /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined,
+    ),
+    metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', (raw) => {
+      const port = Number(raw);
+      return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+    }),
+    temporalCliPath: read('TEMPORAL_CLI_PATH'),
+    temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
+  };
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+function isAgentType(name: string | undefined): name is AgentType {
+  return (AGENT_TYPES as readonly (string | undefined)[]).includes(name);
+}

@@ -1,0 +1,51 @@
+/**
+ * Names that cross process boundaries: workflow ids, search attributes, and the signals, updates
+ * and queries of each workflow. Imported by workflows, activities, the client and tests, so that the
+ * Web UI, the CLI and the code all use the same words. A message's wire name is its constant's name
+ * without the kind suffix (`answerUpdate` → `answer`).
+ */
+import { defineSearchAttributeKey } from '@temporalio/common';
+
+// ---- Workflow ids -----------------------------------------------------------------------------
+
+export const taskWorkflowId = (taskId: string): string => `task-${taskId}`;
+export const storyWorkflowId = (storyId: string): string => `story-${storyId}`;
+export const DEFAULT_POOL_WORKFLOW_ID = 'agent-pool';
+
+/** The task id inside a `task-<id>` workflow id, or undefined for other workflows. */
+export function taskIdFromWorkflowId(workflowId: string): string | undefined {
+  return workflowId.startsWith('task-') ? workflowId.slice('task-'.length) : undefined;
+}
+
+// ---- Task queues ------------------------------------------------------------------------------
+
+export const DEFAULT_TASK_QUEUE = 'claudomator';
+export const DEFAULT_AGENT_TASK_QUEUE = 'claudomator-agents';
+
+/** The queue only one agent host polls: resumes go there, because the sandbox and session files live on that host. */
+export const hostTaskQueue = (agentTaskQueue: string, hostId: string): string => `${agentTaskQueue}@${hostId}`;
+
+// ---- Search attributes ------------------------------------------------------------------------
+
+export const TaskStateKey = defineSearchAttributeKey('TaskState', 'KEYWORD');
+export const AgentTypeKey = defineSearchAttributeKey('AgentType', 'KEYWORD');
+export const StoryIdKey = defineSearchAttributeKey('StoryId', 'KEYWORD');
+export const ProjectIdKey = defineSearchAttributeKey('ProjectId', 'KEYWORD');
+export const ParentTaskIdKey = defineSearchAttributeKey('ParentTaskId', 'KEYWORD');
+export const StoryStatusKey = defineSearchAttributeKey('StoryStatus', 'KEYWORD');
+/** On the pool: agents that are drained and wait for an operator's acknowledgement. */
+export const DrainedAgentsKey = defineSearchAttributeKey('DrainedAgents', 'KEYWORD_LIST');
+/** On the pool: agents paused by a rate limit, a quota or an operator. */
+export const PausedAgentsKey = defineSearchAttributeKey('PausedAgents', 'KEYWORD_LIST');
+
+/** Every custom search attribute claudomator uses; registered on the dev server and by `temporal setup`. */
+export const SEARCH_ATTRIBUTES = [
+  TaskStateKey,
+  AgentTypeKey,
+  StoryIdKey,
+  ProjectIdKey,
+  ParentTaskIdKey,
+  StoryStatusKey,
+  DrainedAgentsKey,
+  PausedAgentsKey,
+] as const;

@@ -1,0 +1,2 @@
+// Workflow bundle entry: re-exports the workflow functions, nothing else.
+export { healthCheckWorkflow } from './health.js';
