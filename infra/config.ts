@@ -31,7 +31,8 @@ export const ENV_VARS = {
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
-  CLAUDOMATOR_METRICS_PORT: 'Port for Prometheus metrics and /healthz of a worker (default: off)',
+  CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
+  CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
   TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
   TEMPORAL_TEST_SERVER_PATH:
     'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
@@ -84,6 +85,7 @@ export interface Config {
   logLevel: LogLevel;
   uiUrl: string;
   metricsPort: number | undefined;
+  healthPort: number | undefined;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
@@ -129,6 +131,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const duration = (raw: string): number | undefined => {
     const value = /^\d+$/.test(raw) ? Number(raw) : ms(raw as ms.StringValue);
     return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : undefined;
+  };
+  const port = (raw: string): number | undefined => {
+    const value = Number(raw);
+    return Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
   };
   const queueName = (raw: string): string | undefined => (/^[\w.@:-]{1,200}$/.test(raw) ? raw : undefined);
 
@@ -234,10 +240,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     uiUrl: parse('CLAUDOMATOR_UI_URL', 'http://localhost:8233', 'an http(s) URL', (raw) =>
       /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined,
     ),
-    metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', (raw) => {
-      const port = Number(raw);
-      return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
-    }),
+    metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
+    healthPort: parse('CLAUDOMATOR_HEALTH_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };

@@ -5,6 +5,8 @@
  * without the kind suffix (`answerUpdate` → `answer`).
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AgentStatus, SlotGrant, SlotRelease, SlotRequest } from './types.js';
 
 // ---- Workflow ids -----------------------------------------------------------------------------
 
@@ -49,3 +51,20 @@ export const SEARCH_ATTRIBUTES = [
   DrainedAgentsKey,
   PausedAgentsKey,
 ] as const;
+
+// ---- Agent pool messages ----------------------------------------------------------------------
+// Workflows talk to the pool by signal (workflow code cannot call updates); people and the SDK use
+// updates, which validate synchronously and answer.
+
+export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
+export const releaseSlotSignal = defineSignal<[SlotRelease]>('releaseSlot');
+/** Sent by the pool to the requesting workflow. */
+export const slotGrantedSignal = defineSignal<[SlotGrant]>('slotGranted');
+
+export const agentStatusesQuery = defineQuery<AgentStatus[]>('agentStatuses');
+export const acknowledgeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; by?: string }]>('acknowledgeAgent');
+export const setAgentLimitUpdate = defineUpdate<AgentStatus, [{ agent: string; limit: number }]>('setAgentLimit');
+export const pauseAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; until?: string; reason?: string }]>(
+  'pauseAgent',
+);
+export const resumeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string }]>('resumeAgent');

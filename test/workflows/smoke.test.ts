@@ -1,6 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities/index.js';
+import { loadConfig } from '../../infra/config.js';
 import { healthCheckWorkflow } from '../../workflows/health.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
 import { createTestWorker, devServerEnv, uniqueName } from '../helpers/temporal.js';
@@ -20,7 +21,7 @@ describe('smoke: a workflow and an activity round trip on the real dev server', 
     const taskQueue = uniqueName();
     const worker = await createTestWorker(env, {
       taskQueue,
-      activities: createActivities({ store: db.current.store }),
+      activities: createActivities({ store: db.current.store, config: loadConfig({}) }),
     });
     const report = await worker.runUntil(
       env.client.workflow.execute(healthCheckWorkflow, { taskQueue, workflowId: taskQueue, args: ['hello'] }),
