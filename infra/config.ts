@@ -29,6 +29,9 @@ export const ENV_VARS = {
   CLAUDOMATOR_SHUTDOWN_GRACE: 'How long a stopping worker lets running activities finish (default 30s)',
   CLAUDOMATOR_WORKER_ROLE: 'What a worker runs: all, orchestration or agents (default all)',
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
+  CLAUDOMATOR_DEPLOYMENT_NAME: 'Worker Deployment name for Worker Versioning (default claudomator)',
+  CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
+  CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'Extra environment variable names (comma-separated) passed to agent processes',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
@@ -82,6 +85,9 @@ export interface Config {
   shutdownGraceMs: number;
   workerRole: WorkerRole;
   hostId: string;
+  /** Worker Versioning: on when `buildId` is set. */
+  deploymentName: string;
+  buildId: string | undefined;
   logLevel: LogLevel;
   uiUrl: string;
   metricsPort: number | undefined;
@@ -232,6 +238,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ),
     hostId: parse('CLAUDOMATOR_HOST_ID', os.hostname(), 'a host name (letters, digits, ._-)', (raw) =>
       /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
+    ),
+    deploymentName: parse('CLAUDOMATOR_DEPLOYMENT_NAME', 'claudomator', 'a name (letters, digits, ._-)', (raw) =>
+      /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
+    ),
+    buildId: parse(
+      'CLAUDOMATOR_BUILD_ID',
+      undefined as string | undefined,
+      'a build id (letters, digits, ._-+)',
+      (raw) => (/^[\w.+-]{1,200}$/.test(raw) ? raw : undefined),
     ),
     logLevel: parse('CLAUDOMATOR_LOG_LEVEL', 'INFO', `one of ${LOG_LEVELS.join(', ')}`, (raw) => {
       const upper = raw.toUpperCase();
