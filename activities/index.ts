@@ -5,7 +5,9 @@
  */
 import type { Config } from '../infra/config.js';
 import type { Store } from '../store/index.js';
+import { createClassifyActivities } from './classify.js';
 import { createHealthActivities } from './health.js';
+import { createRecordActivities } from './record.js';
 
 export interface ActivityDeps {
   store: Store;
@@ -16,6 +18,8 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createHealthActivities(deps),
+    ...createRecordActivities(deps),
+    ...createClassifyActivities(),
   };
 }
 

@@ -20,6 +20,7 @@ import type {
   Task,
   TaskFilter,
   TaskInteraction,
+  TaskKind,
   TaskState,
   ValidationConfig,
 } from '../workflows/types.js';
@@ -47,6 +48,8 @@ const CONNECT_TIMEOUT_MS = 5_000;
 /** A task as created: the spec fields, an optional idempotency key, and PENDING unless said otherwise. */
 export interface NewTask {
   id: string;
+  /** Default `task`. */
+  kind?: TaskKind;
   name: string;
   instructions: string;
   agent: AgentConfig;
@@ -239,8 +242,9 @@ export class Store {
       const { rows } = await client
         .query<{ id: string }>(
           `insert into tasks (id, name, instructions, agent, timeout_ms, parent_task_id, story_id, project_id,
-                            repository_url, branch, idempotency_key)
-         values ($1::text, $2::text, $3::text, $4::jsonb, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text)
+                            repository_url, branch, idempotency_key, kind)
+         values ($1::text, $2::text, $3::text, $4::jsonb, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text,
+                 $11::text, $12::text)
          on conflict do nothing returning id`,
           [
             task.id,
@@ -254,6 +258,7 @@ export class Store {
             task.repositoryUrl ?? null,
             task.branch ?? null,
             task.idempotencyKey ?? null,
+            task.kind ?? 'task',
           ],
         )
         .catch((err: unknown) => rethrowForeignKey(err, task));

@@ -15,6 +15,7 @@ import type {
   StoryState,
   Task,
   TaskInteraction,
+  TaskKind,
   TaskState,
   ValidationConfig,
 } from '../workflows/types.js';
@@ -47,6 +48,7 @@ export interface StoryRow {
 
 export interface TaskRow {
   id: string;
+  kind: TaskKind;
   name: string;
   instructions: string;
   agent: AgentConfig;
@@ -146,6 +148,7 @@ export function toStory(row: StoryRow): Story {
 export function toTask(row: TaskRow): Task {
   return compact({
     id: row.id,
+    kind: row.kind,
     name: row.name,
     instructions: row.instructions,
     agent: row.agent,

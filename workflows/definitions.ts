@@ -6,7 +6,7 @@
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AgentStatus, SlotGrant, SlotRelease, SlotRequest } from './types.js';
+import type { AgentStatus, SlotGrant, SlotRelease, SlotRequest, TaskSettledNotice, TaskStatus } from './types.js';
 
 // ---- Workflow ids -----------------------------------------------------------------------------
 
@@ -68,3 +68,18 @@ export const pauseAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; unti
   'pauseAgent',
 );
 export const resumeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string }]>('resumeAgent');
+
+// ---- Task workflow messages -------------------------------------------------------------------
+
+/** People answer a blocked task's question (update: the validator refuses tasks that are not blocked). */
+export const answerUpdate = defineUpdate<{ executionId: string }, [{ answer: string; by?: string }]>('answer');
+/** A dependency settled (or was found settled). */
+export const dependencyFinishedSignal = defineSignal<[TaskSettledNotice]>('dependencyFinished');
+/** A subtask was created or settled. */
+export const subtaskChangedSignal = defineSignal<[TaskSettledNotice]>('subtaskChanged');
+export const taskStatusQuery = defineQuery<TaskStatus>('taskStatus');
+
+// ---- Story workflow messages ------------------------------------------------------------------
+
+/** A task of the story settled (or changed in a way the story waits on). */
+export const taskSettledSignal = defineSignal<[TaskSettledNotice]>('taskSettled');
