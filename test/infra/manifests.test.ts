@@ -1,0 +1,855 @@
+/**
+ * Everything under infra/ that can be checked without a cluster or a Docker engine: the Kustomize
+ * overlays render and validate against the Kubernetes schemas (strict) and KEDA's CRD schemas; the
+ * Terraform parses and registers exactly claudomator's search attributes; the Helm values and the
+ * compose file parse and reference only pinned or locally built images; every environment variable
+ * named in infra/ is one that infra/config.ts knows (or is on the commented allow-lists below) and
+ * every worker role gets the variables it needs; the Dockerfile is multi-stage, non-root, pinned.
+ * Failures name the file (or rendered overlay), the resource and the field.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { DockerfileParser } from 'dockerfile-ast';
+import ms from 'ms';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ENV_VARS, TEMPORAL_ENV_VARS } from '../../infra/config.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/definitions.js';
+import {
+  INFRA,
+  KEDA_API,
+  ROOT,
+  asArr,
+  asObj,
+  asStr,
+  findKey,
+  isObj,
+  kindOf,
+  kustomize,
+  listFiles,
+  parseHcl,
+  parseYamlStream,
+  readYaml,
+  rel,
+  text,
+  terraformResources,
+  validateBuiltins,
+  validateKeda,
+  type Obj,
+  type Render,
+} from './helpers/infra.js';
+
+// ---- What the configuration module knows, and the commented exceptions ------------------------
+
+const CLAUDOMATOR_VARS = new Set<string>([...Object.keys(ENV_VARS), ...TEMPORAL_ENV_VARS]);
+
+/** Agent credentials: not claudomator's settings; the agent runner passes them to the agent CLIs. */
+const AGENT_CREDENTIALS = new Set(['ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENAI_API_KEY', 'CODEX_API_KEY']);
+
+/** Variables that belong to other programs, each with the only place it may appear. */
+const FOREIGN_VARS: Record<string, string> = {
+  // temporalio/auto-setup (compose): where its Postgres is and which dynamic config it loads.
+  DB: 'temporal',
+  DB_PORT: 'temporal',
+  POSTGRES_USER: 'temporal postgresql',
+  POSTGRES_PWD: 'temporal',
+  POSTGRES_SEEDS: 'temporal',
+  DYNAMIC_CONFIG_FILE_PATH: 'temporal',
+  // The postgres image's first-start settings (compose).
+  POSTGRES_PASSWORD: 'postgresql',
+  POSTGRES_DB: 'postgresql',
+  // temporalio/ui (compose): allowed browser origins.
+  TEMPORAL_CORS_ORIGINS: 'temporal-ui',
+  // The Temporal Cloud Terraform provider's own credential (infra/terraform), not a worker's.
+  TEMPORAL_CLOUD_API_KEY: 'terraform',
+  // CREMA, Cloud Run's autoscaler (infra/serverless): where its configuration lives.
+  CREMA_CONFIG: 'crema',
+  // Node's own: production mode in the images.
+  NODE_ENV: 'Dockerfile',
+  // Shell variables of documented commands (install and release steps), not container settings.
+  TEMPORAL_CHART_VERSION: 'comment',
+};
+
+/** What each worker role must be given explicitly (defaults would point at localhost or be unsafe). */
+const REQUIRED_FOR_ROLE: Record<'orchestration' | 'agents', string[]> = {
+  orchestration: [
+    'TEMPORAL_ADDRESS',
+    'TEMPORAL_NAMESPACE',
+    'DATABASE_URL',
+    'CLAUDOMATOR_TASK_QUEUE',
+    'CLAUDOMATOR_AGENT_TASK_QUEUE',
+    'CLAUDOMATOR_SHUTDOWN_GRACE',
+    'CLAUDOMATOR_HEALTH_PORT',
+    'CLAUDOMATOR_METRICS_PORT',
+  ],
+  agents: [
+    'TEMPORAL_ADDRESS',
+    'TEMPORAL_NAMESPACE',
+    'DATABASE_URL',
+    'CLAUDOMATOR_TASK_QUEUE',
+    'CLAUDOMATOR_AGENT_TASK_QUEUE',
+    'CLAUDOMATOR_SHUTDOWN_GRACE',
+    'CLAUDOMATOR_HEALTH_PORT',
+    'CLAUDOMATOR_METRICS_PORT',
+    'CLAUDOMATOR_DATA_DIR',
+    'CLAUDOMATOR_HOST_ID',
+  ],
+};
+
+/** Values that must never be inline in a manifest. */
+const SECRET_VARS = new Set(['DATABASE_URL', 'TEMPORAL_API_KEY', ...AGENT_CREDENTIALS]);
+
+/** The Kubernetes versions the manifests must be valid for: the oldest supported and the newest. */
+const K8S_VERSIONS = ['1.31.0', '1.37.0'];
+
+/** Keys KEDA's Temporal scaler reads (keda.sh/docs/2.17-2.22/scalers/temporal). */
+const TEMPORAL_SCALER_KEYS = new Set([
+  'endpoint',
+  'endpointFromEnv',
+  'namespace',
+  'taskQueue',
+  'targetQueueSize',
+  'activationTargetQueueSize',
+  'queueTypes',
+  'workerDeploymentName',
+  'workerDeploymentBuildId',
+  'minConnectTimeout',
+  'unsafeSsl',
+  'tlsServerName',
+  'apiKeyFromEnv',
+]);
+
+const KUSTOMIZATIONS = [
+  'k8s/base',
+  'k8s/base/orchestration',
+  'k8s/overlays/dev',
+  'k8s/overlays/prod',
+  'k8s/overlays/prod/orchestration',
+];
+
+/** The orchestration kustomizations are applied next to these, whose ConfigMap their pods load. */
+const APPLIED_WITH: Record<string, string> = {
+  'k8s/base/orchestration': 'k8s/base',
+  'k8s/overlays/prod/orchestration': 'k8s/overlays/prod',
+};
+
+let rendered: Promise<Map<string, Render>> | undefined;
+/** Every kustomization rendered once per run (kustomize builds run in parallel). */
+function renderAll(): Promise<Map<string, Render>> {
+  rendered ??= Promise.all(KUSTOMIZATIONS.map((dir) => kustomize(path.join(INFRA, dir)))).then(
+    (list) => new Map(list.map((r, i) => [KUSTOMIZATIONS[i] ?? '', r])),
+  );
+  return rendered;
+}
+
+// ---- Shared helpers for workloads ---------------------------------------------------------------
+
+interface Container {
+  render: string;
+  workload: Obj;
+  podSpec: Obj;
+  container: Obj;
+  role: 'orchestration' | 'agents' | undefined;
+}
+
+const podSpecOf = (r: Obj): Obj | undefined => {
+  const template = asObj(asObj(r.spec).template);
+  return isObj(template.spec) ? template.spec : undefined;
+};
+
+function workerContainers(render: Render): Container[] {
+  const out: Container[] = [];
+  for (const workload of render.resources) {
+    if (!['Deployment', 'StatefulSet'].includes(asStr(workload.kind) ?? '')) continue;
+    const podSpec = podSpecOf(workload);
+    if (!podSpec) continue;
+    for (const container of asArr(podSpec.containers).filter(isObj)) {
+      const args = asArr(container.args).map(String);
+      const role = args[0] === 'worker' ? (args[args.indexOf('--role') + 1] as Container['role']) : undefined;
+      out.push({ render: render.name, workload, podSpec, container, role });
+    }
+  }
+  return out;
+}
+
+/** The variables a container gets: its own env plus the ConfigMaps it loads with envFrom. */
+function effectiveEnv(render: Render, container: Obj, companion?: Render): Map<string, Obj> {
+  const env = new Map<string, Obj>();
+  const resources = [...render.resources, ...(companion?.resources ?? [])];
+  for (const from of asArr(container.envFrom).filter(isObj)) {
+    const name = asStr(asObj(from.configMapRef).name);
+    const configMap = resources.find((r) => r.kind === 'ConfigMap' && asObj(r.metadata).name === name);
+    for (const [key, value] of Object.entries(asObj(configMap?.data))) env.set(key, { name: key, value });
+  }
+  for (const entry of asArr(container.env).filter(isObj)) env.set(text(entry.name), entry);
+  return env;
+}
+
+const durationMs = (value: string, where: string): number => {
+  const parsed = /^\d+$/.test(value) ? Number(value) : ms(value as ms.StringValue);
+  if (typeof parsed !== 'number' || !Number.isFinite(parsed)) throw new Error(`${where}: "${value}" is not a duration`);
+  return parsed;
+};
+
+const temporalTriggers = (r: Obj): Obj[] =>
+  asArr(asObj(r.spec).triggers)
+    .filter(isObj)
+    .filter((t) => t.type === 'temporal');
+
+// ---- Kubernetes ---------------------------------------------------------------------------------
+
+describe('Kubernetes manifests', () => {
+  const renders = new Map<string, Render>();
+
+  beforeAll(async () => {
+    for (const [dir, r] of await renderAll()) renders.set(dir, r);
+  });
+
+  const all = (): Render[] => [...renders.values()];
+  const render = (dir: string): Render => {
+    const r = renders.get(dir);
+    if (!r) throw new Error(`${dir} was not rendered`);
+    return r;
+  };
+
+  it('every overlay renders with kustomize and yields resources', () => {
+    for (const r of all()) expect(r.resources.length, `${r.name} renders no resources`).toBeGreaterThan(0);
+    expect(render('k8s/overlays/dev').resources.map(kindOf)).toEqual(
+      expect.arrayContaining([
+        'ConfigMap/claudomator-config',
+        'Deployment/claudomator-orchestration',
+        'StatefulSet/claudomator-agents',
+        'ScaledObject/claudomator-orchestration',
+        'ScaledObject/claudomator-agents',
+        'PodDisruptionBudget/claudomator-agents',
+        'PodDisruptionBudget/claudomator-orchestration',
+        'Job/claudomator-migrate',
+      ]),
+    );
+  });
+
+  it('built-in kinds validate strictly against the Kubernetes schemas', async () => {
+    const sets = all().map((r) => ({ label: r.name, resources: r.resources.filter((x) => x.apiVersion !== KEDA_API) }));
+    const runs = K8S_VERSIONS.map((version) => validateBuiltins(sets, version));
+    expect((await Promise.all(runs)).flat()).toEqual([]);
+  });
+
+  it('KEDA kinds validate against the KEDA CRD schemas', () => {
+    const problems = all().flatMap((r) =>
+      r.resources
+        .filter((x) => x.apiVersion === KEDA_API)
+        .map(validateKeda)
+        .filter((p): p is string => p !== undefined)
+        .map((p) => `${r.name}: ${p}`),
+    );
+    expect(problems).toEqual([]);
+    expect(all().flatMap((r) => r.resources.filter((x) => x.kind === 'ScaledObject')).length).toBeGreaterThan(0);
+  });
+
+  it('Temporal triggers use only the scaler’s keys, the role’s queue and namespace, and an existing target', () => {
+    const problems: string[] = [];
+    for (const r of all()) {
+      const companion = renders.get(APPLIED_WITH[r.name.replace(/^infra\//, '')] ?? '');
+      const config = asObj([...r.resources, ...(companion?.resources ?? [])].find((x) => x.kind === 'ConfigMap')?.data);
+      for (const so of r.resources.filter((x) => x.kind === 'ScaledObject')) {
+        const where = `${r.name}: ${kindOf(so)}`;
+        const target = asObj(asObj(so.spec).scaleTargetRef);
+        const targetKind = asStr(target.kind) ?? 'Deployment';
+        const workload = r.resources.find((x) => x.kind === targetKind && asObj(x.metadata).name === target.name);
+        if (!workload)
+          problems.push(`${where}: spec.scaleTargetRef names ${targetKind}/${text(target.name)}, not in ${r.name}`);
+        const role = targetKind === 'StatefulSet' ? 'agents' : 'orchestration';
+        const triggers = temporalTriggers(so);
+        if (triggers.length === 0) problems.push(`${where}: spec.triggers has no temporal trigger`);
+        for (const [i, trigger] of triggers.entries()) {
+          const meta = asObj(trigger.metadata);
+          const at = `${where}: spec.triggers[${i}].metadata`;
+          for (const key of Object.keys(meta)) {
+            if (!TEMPORAL_SCALER_KEYS.has(key)) problems.push(`${at}.${key}: not a key of KEDA's Temporal scaler`);
+          }
+          if (!meta.endpoint && !meta.endpointFromEnv) problems.push(`${at}: needs endpoint or endpointFromEnv`);
+          const queue = role === 'agents' ? 'CLAUDOMATOR_AGENT_TASK_QUEUE' : 'CLAUDOMATOR_TASK_QUEUE';
+          if (config[queue] !== undefined && meta.taskQueue !== config[queue]) {
+            problems.push(`${at}.taskQueue: "${text(meta.taskQueue)}" is not ${queue} "${text(config[queue])}"`);
+          }
+          if (config.TEMPORAL_NAMESPACE !== undefined && meta.namespace !== config.TEMPORAL_NAMESPACE) {
+            problems.push(
+              `${at}.namespace: "${text(meta.namespace)}" is not TEMPORAL_NAMESPACE "${text(config.TEMPORAL_NAMESPACE)}"`,
+            );
+          }
+          const types = text(meta.queueTypes ?? 'workflow').split(',');
+          const wanted = role === 'agents' ? ['activity'] : ['workflow', 'activity'];
+          if (wanted.some((t) => !types.includes(t))) problems.push(`${at}.queueTypes: needs ${wanted.join(',')}`);
+          if (meta.workerDeploymentBuildId !== undefined && meta.workerDeploymentName === undefined) {
+            problems.push(`${at}: workerDeploymentBuildId without workerDeploymentName`);
+          }
+          if (
+            config.TEMPORAL_NAMESPACE !== 'default' &&
+            !asObj(trigger.authenticationRef).name &&
+            !meta.apiKeyFromEnv
+          ) {
+            problems.push(`${at}: Temporal Cloud needs authenticationRef (the API key)`);
+          }
+        }
+        const min = Number(asObj(so.spec).minReplicaCount ?? 0);
+        if (role === 'agents' && min < 1)
+          problems.push(`${where}: spec.minReplicaCount must keep at least one agent host`);
+        if (role === 'orchestration' && min !== 0)
+          problems.push(`${where}: spec.minReplicaCount: orchestration scales to zero`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('authenticationRefs name a TriggerAuthentication that is deployed with them', () => {
+    const prodAuth = render('k8s/overlays/prod').resources.filter((x) => x.kind === 'TriggerAuthentication');
+    const names = new Set(prodAuth.map((x) => asObj(x.metadata).name));
+    const problems = [render('k8s/overlays/prod'), render('k8s/overlays/prod/orchestration')].flatMap((r) =>
+      r.resources
+        .filter((x) => x.kind === 'ScaledObject')
+        .flatMap((so) => temporalTriggers(so).map((t) => asStr(asObj(t.authenticationRef).name)))
+        .filter((name) => name !== undefined && !names.has(name))
+        .map((name) => `${r.name}: authenticationRef ${name} is not a TriggerAuthentication of k8s/overlays/prod`),
+    );
+    expect(problems).toEqual([]);
+    for (const auth of prodAuth) {
+      for (const ref of asArr(asObj(auth.spec).secretTargetRef).filter(isObj)) {
+        expect(ref.name, `${kindOf(auth)}: secretTargetRef.name`).toBe('claudomator-secrets');
+      }
+    }
+  });
+
+  it('each worker role gets the variables it needs, and the grace periods nest', () => {
+    const problems: string[] = [];
+    let workers = 0;
+    for (const r of all()) {
+      for (const { workload, podSpec, container, role } of workerContainers(r)) {
+        const where = `${r.name}: ${kindOf(workload)} container ${text(container.name)}`;
+        if (role !== 'orchestration' && role !== 'agents') {
+          problems.push(`${where}: args must be [worker, --role, orchestration|agents]`);
+          continue;
+        }
+        workers++;
+        const env = effectiveEnv(r, container, renders.get(APPLIED_WITH[r.name.replace(/^infra\//, '')] ?? ''));
+        for (const name of REQUIRED_FOR_ROLE[role]) {
+          if (!env.has(name)) problems.push(`${where}: env ${name} is required for the ${role} role`);
+        }
+        if (env.has('CLAUDOMATOR_BUILD_ID') && !env.has('CLAUDOMATOR_DEPLOYMENT_NAME')) {
+          problems.push(`${where}: env CLAUDOMATOR_BUILD_ID is set without CLAUDOMATOR_DEPLOYMENT_NAME`);
+        }
+        if (env.get('TEMPORAL_NAMESPACE')?.value !== 'default' && !env.has('TEMPORAL_API_KEY')) {
+          problems.push(`${where}: env TEMPORAL_API_KEY is needed for Temporal Cloud`);
+        }
+        const grace = asStr(env.get('CLAUDOMATOR_SHUTDOWN_GRACE')?.value);
+        const termination = Number(podSpec.terminationGracePeriodSeconds ?? 30) * 1000;
+        if (grace && durationMs(grace, `${where}: CLAUDOMATOR_SHUTDOWN_GRACE`) + 10_000 > termination) {
+          problems.push(
+            `${where}: spec.template.spec.terminationGracePeriodSeconds (${termination / 1000}s) must exceed CLAUDOMATOR_SHUTDOWN_GRACE (${grace}) by 10s or more`,
+          );
+        }
+        const ports = new Map(
+          asArr(container.ports)
+            .filter(isObj)
+            .map((p) => [p.name, p.containerPort]),
+        );
+        if (text(ports.get('health')) !== text(env.get('CLAUDOMATOR_HEALTH_PORT')?.value)) {
+          problems.push(`${where}: ports.health is not CLAUDOMATOR_HEALTH_PORT`);
+        }
+        if (text(ports.get('metrics')) !== text(env.get('CLAUDOMATOR_METRICS_PORT')?.value)) {
+          problems.push(`${where}: ports.metrics is not CLAUDOMATOR_METRICS_PORT`);
+        }
+        for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
+          const get = asObj(asObj(container[probe]).httpGet);
+          const wanted = probe === 'readinessProbe' ? '/readyz' : '/healthz';
+          if (get.path !== wanted || get.port !== 'health')
+            problems.push(`${where}: ${probe} must GET ${wanted} on port health`);
+        }
+        if (role === 'agents') {
+          if (workload.kind !== 'StatefulSet')
+            problems.push(`${where}: agent hosts run as a StatefulSet (stable host id and volume)`);
+          const hostId = asObj(asObj(env.get('CLAUDOMATOR_HOST_ID')?.valueFrom).fieldRef).fieldPath;
+          if (hostId !== 'metadata.name')
+            problems.push(`${where}: env CLAUDOMATOR_HOST_ID must come from fieldRef metadata.name`);
+          const dataDir = asStr(env.get('CLAUDOMATOR_DATA_DIR')?.value);
+          const mount = asArr(container.volumeMounts)
+            .filter(isObj)
+            .find((m) => m.mountPath === dataDir);
+          const claims = asArr(asObj(workload.spec).volumeClaimTemplates).map((c) => asObj(asObj(c).metadata).name);
+          if (!mount || !claims.includes(mount.name)) {
+            problems.push(`${where}: CLAUDOMATOR_DATA_DIR (${text(dataDir)}) must be a mount of a volumeClaimTemplate`);
+          }
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(workers).toBeGreaterThanOrEqual(4);
+  });
+
+  it('secrets are referenced from claudomator-secrets, never inlined', () => {
+    const problems: string[] = [];
+    for (const r of all()) {
+      for (const x of r.resources) {
+        if (x.kind === 'Secret')
+          problems.push(`${r.name}: ${kindOf(x)}: Secrets are created out of band, not rendered`);
+        if (x.kind === 'ConfigMap') {
+          for (const key of Object.keys(asObj(x.data))) {
+            if (SECRET_VARS.has(key)) problems.push(`${r.name}: ${kindOf(x)} data.${key} is a secret`);
+          }
+        }
+      }
+      for (const { workload, container } of workerContainers(r)) {
+        for (const entry of asArr(container.env).filter(isObj)) {
+          const where = `${r.name}: ${kindOf(workload)} env ${text(entry.name)}`;
+          if (SECRET_VARS.has(text(entry.name)) && entry.value !== undefined) problems.push(`${where}: inline value`);
+          const ref = asObj(asObj(entry.valueFrom).secretKeyRef);
+          if (ref.name !== undefined && ref.name !== 'claudomator-secrets')
+            problems.push(`${where}: secretKeyRef.name`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('each workload has a PodDisruptionBudget that selects its pods', () => {
+    const problems: string[] = [];
+    for (const r of all()) {
+      const pdbs = r.resources.filter((x) => x.kind === 'PodDisruptionBudget');
+      for (const workload of r.resources.filter((x) => ['Deployment', 'StatefulSet'].includes(text(x.kind)))) {
+        const labels = asObj(asObj(asObj(asObj(workload.spec).template).metadata).labels);
+        const covered = pdbs.some((pdb) =>
+          Object.entries(asObj(asObj(asObj(pdb.spec).selector).matchLabels)).every(([k, v]) => labels[k] === v),
+        );
+        if (!covered) problems.push(`${r.name}: ${kindOf(workload)} has no PodDisruptionBudget selecting its pods`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('a versioned release carries one build id in its name, labels, image, worker and KEDA trigger', () => {
+    const release = render('k8s/overlays/prod/orchestration');
+    const deployment = release.resources.find((x) => x.kind === 'Deployment');
+    expect(deployment, `${release.name}: no Deployment`).toBeDefined();
+    const d = asObj(deployment);
+    const build = asStr(asObj(asObj(asObj(asObj(d.spec).template).metadata).labels)['claudomator.dev/build-id']);
+    expect(build, `${release.name}: pod label claudomator.dev/build-id`).toMatch(/^[A-Za-z0-9][\w.-]{0,62}$/);
+    const b = text(build);
+    const container = asObj(asArr(asObj(podSpecOf(d)).containers)[0]);
+    expect(text(container.image), `${release.name}: image tag`).toMatch(new RegExp(`:${b.replaceAll('.', '\\.')}$`));
+    expect(text(asObj(d.metadata).name), `${release.name}: metadata.name suffix`).toBe(
+      `claudomator-orchestration-${b.toLowerCase().replace(/[^a-z0-9]/g, '-')}`,
+    );
+    const buildEnv = asArr(container.env)
+      .filter(isObj)
+      .find((e) => e.name === 'CLAUDOMATOR_BUILD_ID');
+    expect(asObj(asObj(buildEnv?.valueFrom).fieldRef).fieldPath, `${release.name}: env CLAUDOMATOR_BUILD_ID`).toBe(
+      "metadata.labels['claudomator.dev/build-id']",
+    );
+    const so = asObj(release.resources.find((x) => x.kind === 'ScaledObject'));
+    const meta = asObj(temporalTriggers(so)[0]?.metadata);
+    expect(meta.workerDeploymentBuildId, `${release.name}: ScaledObject workerDeploymentBuildId`).toBe(b);
+    expect(meta.workerDeploymentName, `${release.name}: ScaledObject workerDeploymentName`).toBe(
+      asObj(render('k8s/overlays/prod').resources.find((x) => x.kind === 'ConfigMap')?.data)
+        .CLAUDOMATOR_DEPLOYMENT_NAME,
+    );
+    // The agent hosts roll in place and stay unversioned (docs/decisions/worker-versioning.md).
+    for (const r of all()) {
+      for (const { workload, container, role } of workerContainers(r)) {
+        if (role === 'agents') {
+          expect(effectiveEnv(r, container).has('CLAUDOMATOR_BUILD_ID'), `${r.name}: ${kindOf(workload)}`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('the migration Job registers search attributes only where Temporal is self-hosted', () => {
+    const initNames = (dir: string): string[] => {
+      const job = asObj(render(dir).resources.find((x) => x.kind === 'Job'));
+      return asArr(asObj(podSpecOf(job)).initContainers).map((c) => text(asObj(c).name));
+    };
+    expect(initNames('k8s/overlays/dev')).toEqual(['temporal-setup']);
+    expect(initNames('k8s/overlays/prod')).toEqual([]);
+    const job = asObj(render('k8s/overlays/prod').resources.find((x) => x.kind === 'Job'));
+    expect(asArr(asObj(asArr(asObj(podSpecOf(job)).containers)[0]).args)).toEqual(['migrate']);
+  });
+
+  it('the validators reject broken manifests (so a pass means something)', async () => {
+    const deployment = asObj(render('k8s/overlays/dev').resources.find((x) => x.kind === 'Deployment'));
+    const broken = structuredClone(deployment);
+    asObj(podSpecOf(broken)).terminationGracePeriodSecond = 60;
+    const errors = await validateBuiltins([{ label: 'broken', resources: [broken] }], K8S_VERSIONS[0] ?? '1.31.0');
+    expect(errors.join('\n')).toContain("'terminationGracePeriodSecond' was unexpected");
+
+    const so = structuredClone(asObj(render('k8s/overlays/dev').resources.find((x) => x.kind === 'ScaledObject')));
+    asObj(so.spec).minReplicaCount = 'none';
+    expect(validateKeda(so)).toContain('minReplicaCount must be integer');
+  });
+});
+
+// ---- Environment variables ----------------------------------------------------------------------
+
+describe('environment variables named in infra/', () => {
+  it('every CLAUDOMATOR_* / TEMPORAL_* name in infra/ is known to infra/config.ts or explicitly foreign', async () => {
+    const files = (await listFiles(INFRA, [''])).filter((f) => !f.endsWith('.ts'));
+    const problems: string[] = [];
+    for (const file of files) {
+      const source = await readFile(file, 'utf8');
+      // TEMPORAL_ENV_VARS is infra/config.ts's own list, named in comments that point there.
+      for (const match of source.matchAll(/\b(?:CLAUDOMATOR|TEMPORAL)_[A-Z0-9_]*[A-Z0-9]\b/g)) {
+        const name = match[0];
+        if (!CLAUDOMATOR_VARS.has(name) && !(name in FOREIGN_VARS) && name !== 'TEMPORAL_ENV_VARS') {
+          const line = source.slice(0, match.index).split('\n').length;
+          problems.push(`${rel(file)}:${line}: ${name} is not in ENV_VARS or TEMPORAL_ENV_VARS (infra/config.ts)`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(files.length).toBeGreaterThan(10);
+  });
+
+  it('every container variable in the Kubernetes renders is claudomator’s or an agent credential', async () => {
+    const problems: string[] = [];
+    for (const r of (await renderAll()).values()) {
+      for (const x of r.resources) {
+        const names = [
+          ...(x.kind === 'ConfigMap' ? Object.keys(asObj(x.data)) : []),
+          ...findKey(x.spec, 'env').flatMap((list) => asArr(list).map((e) => text(asObj(e).name))),
+        ];
+        for (const name of names) {
+          if (!CLAUDOMATOR_VARS.has(name) && !AGENT_CREDENTIALS.has(name))
+            problems.push(`${r.name}: ${kindOf(x)}: ${name}`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
+// ---- Docker compose -----------------------------------------------------------------------------
+
+describe('docker compose', () => {
+  const composeFile = path.join(INFRA, 'compose', 'compose.yaml');
+  let services: Obj = {};
+  let stages: string[] = [];
+
+  beforeAll(async () => {
+    const [doc] = await readYaml(composeFile);
+    services = asObj(asObj(doc).services);
+    const dockerfile = DockerfileParser.parse(await readFile(path.join(INFRA, 'docker', 'Dockerfile'), 'utf8'));
+    stages = dockerfile.getFROMs().map((f) => f.getBuildStage() ?? '');
+  });
+
+  const CLAUDOMATOR_SERVICES = ['claudomator-setup', 'orchestration', 'agents'];
+
+  it('runs Temporal, its Web UI, Postgres, the one-shot setup and both worker roles', () => {
+    expect(Object.keys(services)).toEqual(
+      expect.arrayContaining(['postgresql', 'temporal', 'temporal-ui', ...CLAUDOMATOR_SERVICES]),
+    );
+    const setup = asObj(services['claudomator-setup']);
+    expect(asArr(setup.command).map(text).join(' ')).toMatch(/temporal setup && .*migrate/);
+    for (const worker of ['orchestration', 'agents']) {
+      const dependsOn = asObj(asObj(services[worker]).depends_on);
+      expect(asObj(dependsOn['claudomator-setup']).condition, `compose ${worker}.depends_on`).toBe(
+        'service_completed_successfully',
+      );
+    }
+  });
+
+  it('uses only images built from this repository or pinned public images', async () => {
+    const problems: string[] = [];
+    for (const [name, svc] of Object.entries(services).map(([n, s]) => [n, asObj(s)] as const)) {
+      const where = `${rel(composeFile)}: services.${name}`;
+      const build = asObj(svc.build);
+      if (Object.keys(build).length > 0) {
+        const dockerfile = path.resolve(path.dirname(composeFile), text(build.context), text(build.dockerfile));
+        if (
+          !dockerfile.startsWith(ROOT) ||
+          !(await readFile(dockerfile).then(
+            () => true,
+            () => false,
+          ))
+        ) {
+          problems.push(`${where}.build.dockerfile: ${rel(dockerfile)} does not exist in this repository`);
+        }
+        if (!stages.includes(text(build.target)))
+          problems.push(`${where}.build.target: no stage "${text(build.target)}"`);
+        if (svc.image !== undefined && !/:local$/.test(text(svc.image)))
+          problems.push(`${where}.image: a local build tags :local`);
+        continue;
+      }
+      const image = text(svc.image ?? '');
+      const tag = /^[\w./-]+:(?<tag>[\w.-]+)$/.exec(image)?.groups?.tag;
+      if (!/@sha256:[0-9a-f]{64}$/.test(image) && (!tag || tag === 'latest' || !/\d/.test(tag))) {
+        problems.push(`${where}.image: "${image}" is neither built here nor pinned to a versioned tag or digest`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('names only variables that exist, and gives each worker role what it needs', async () => {
+    const problems: string[] = [];
+    const source = await readFile(composeFile, 'utf8');
+    for (const match of source.matchAll(/\$\{(?<name>[A-Z0-9_]+)/g)) {
+      const name = match.groups?.name ?? '';
+      if (!AGENT_CREDENTIALS.has(name))
+        problems.push(`${rel(composeFile)}: \${${name}} interpolates an unknown variable`);
+    }
+    for (const [name, svc] of Object.entries(services).map(([n, s]) => [n, asObj(s)] as const)) {
+      const env = asObj(svc.environment);
+      for (const key of Object.keys(env)) {
+        const ok = CLAUDOMATOR_SERVICES.includes(name)
+          ? CLAUDOMATOR_VARS.has(key) || AGENT_CREDENTIALS.has(key)
+          : key === 'TEMPORAL_ADDRESS' || (FOREIGN_VARS[key]?.split(' ').includes(name) ?? false);
+        if (!ok)
+          problems.push(`${rel(composeFile)}: services.${name}.environment.${key} is not a variable of that service`);
+      }
+      const role = asArr(svc.command).map(text)[2] as 'orchestration' | 'agents' | undefined;
+      if (role === 'orchestration' || role === 'agents') {
+        for (const required of REQUIRED_FOR_ROLE[role]) {
+          if (env[required] === undefined)
+            problems.push(`${rel(composeFile)}: services.${name}.environment.${required} is required`);
+        }
+        const grace = durationMs(text(env.CLAUDOMATOR_SHUTDOWN_GRACE), `services.${name}`);
+        if (grace + 10_000 > durationMs(text(svc.stop_grace_period), `services.${name}.stop_grace_period`)) {
+          problems.push(
+            `${rel(composeFile)}: services.${name}.stop_grace_period must exceed CLAUDOMATOR_SHUTDOWN_GRACE by 10s`,
+          );
+        }
+      }
+      for (const dep of Object.keys(asObj(svc.depends_on))) {
+        if (!(dep in services)) problems.push(`${rel(composeFile)}: services.${name}.depends_on.${dep} does not exist`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('every YAML file under infra/ parses', async () => {
+    const files = await listFiles(INFRA, ['.yaml', '.yml']);
+    for (const file of files) await expect(readYaml(file), rel(file)).resolves.toBeDefined();
+    expect(files.length).toBeGreaterThan(15);
+  });
+});
+
+// ---- Terraform, Cloud Run, Helm -----------------------------------------------------------------
+
+describe('Terraform, Cloud Run and Helm', () => {
+  let parsed = new Map<string, { ok?: Obj; error?: string }>();
+
+  beforeAll(async () => {
+    const files = [
+      ...(await listFiles(path.join(INFRA, 'terraform'), ['.tf'])),
+      ...(await listFiles(path.join(INFRA, 'serverless'), ['.tf'])),
+    ];
+    parsed = await parseHcl(files);
+  });
+
+  const body = (dir: string): Obj[] =>
+    [...parsed.entries()].filter(([f]) => f.startsWith(path.join(INFRA, dir))).map(([, p]) => asObj(p.ok));
+
+  it('every Terraform file parses', () => {
+    const problems = [...parsed.entries()].filter(([, p]) => p.error).map(([f, p]) => `${rel(f)}: ${p.error}`);
+    expect(problems).toEqual([]);
+    expect(parsed.size).toBeGreaterThanOrEqual(5);
+  });
+
+  it('the Temporal Cloud namespace registers exactly claudomator’s search attributes', () => {
+    const locals = body('terraform').flatMap((b) => asArr(b.locals).map(asObj));
+    const declared = asObj(locals.find((l) => l.search_attributes)?.search_attributes);
+    const expected = Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, k.type.toLowerCase()]));
+    expect(declared, 'infra/terraform/main.tf: locals.search_attributes vs SEARCH_ATTRIBUTES').toEqual(expected);
+
+    const resources = body('terraform').flatMap(terraformResources);
+    const ns = resources.find(([type]) => type === 'temporalcloud_namespace')?.[2];
+    expect(ns?.api_key_auth, 'temporalcloud_namespace.api_key_auth').toBe(true);
+    expect(ns?.retention_days, 'temporalcloud_namespace.retention_days').toBe('${var.retention_days}');
+    const sa = resources.find(([type]) => type === 'temporalcloud_namespace_search_attribute')?.[2];
+    expect(sa?.for_each, 'temporalcloud_namespace_search_attribute.for_each').toBe('${local.search_attributes}');
+
+    const outputs = Object.assign({}, ...body('terraform').flatMap((b) => asArr(b.output).map(asObj))) as Obj;
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining(['temporal_address', 'temporal_namespace', 'temporal_api_key']),
+    );
+    expect(asObj(outputs.temporal_api_key).sensitive, 'output temporal_api_key.sensitive').toBe(true);
+  });
+
+  it('the Cloud Run worker pool runs the orchestration role with known variables and referenced secrets', () => {
+    const resources = body('serverless').flatMap(terraformResources);
+    const pool = resources.find(([type]) => type === 'google_cloud_run_v2_worker_pool')?.[2];
+    expect(pool, 'infra/serverless: google_cloud_run_v2_worker_pool').toBeDefined();
+    const container = asObj(findKey(pool, 'containers').flatMap((c) => (Array.isArray(c) ? c : [c]))[0]);
+    expect(container.args).toEqual(['worker', '--role', 'orchestration']);
+    const env = new Map(asArr(container.env).map((e) => [text(asObj(e).name), asObj(e)]));
+    const problems: string[] = [];
+    for (const name of env.keys()) {
+      if (!CLAUDOMATOR_VARS.has(name)) problems.push(`google_cloud_run_v2_worker_pool env ${name} is unknown`);
+    }
+    for (const name of REQUIRED_FOR_ROLE.orchestration) {
+      if (!env.has(name)) problems.push(`google_cloud_run_v2_worker_pool env ${name} is required`);
+    }
+    for (const name of SECRET_VARS) {
+      if (env.get(name)?.value !== undefined)
+        problems.push(`google_cloud_run_v2_worker_pool env ${name}: inline value`);
+    }
+    // Cloud Run sends SIGKILL 10s after SIGTERM.
+    const grace = durationMs(text(env.get('CLAUDOMATOR_SHUTDOWN_GRACE')?.value), 'CLAUDOMATOR_SHUTDOWN_GRACE');
+    if (grace >= 10_000)
+      problems.push('google_cloud_run_v2_worker_pool env CLAUDOMATOR_SHUTDOWN_GRACE must be under 10s');
+    expect(problems).toEqual([]);
+  });
+
+  it('the CREMA autoscaler config is a valid KEDA ScaledObject on the orchestration backlog', async () => {
+    const file = path.join(INFRA, 'serverless', 'cloud-run', 'crema.yaml');
+    // Terraform's templatefile() fills these in; sample values make the document checkable.
+    const source = (await readFile(file, 'utf8')).replace(/\$\{(\w+)\}/g, (_, name: string) =>
+      name === 'max_instances' ? '10' : `sample-${name.replaceAll('_', '-')}`,
+    );
+    const [doc] = parseYamlStream(source, rel(file));
+    const spec = asObj(doc?.spec);
+    const scaled = asArr(spec.scaledObjects).map((s, i) => ({
+      apiVersion: KEDA_API,
+      kind: 'ScaledObject',
+      metadata: { name: `crema-${i}` },
+      spec: asObj(asObj(s).spec),
+    }));
+    expect(scaled.length).toBe(1);
+    const problems = scaled.map((s) => validateKeda(s)).filter((p) => p !== undefined);
+    expect(problems, rel(file)).toEqual([]);
+    const trigger = asObj(temporalTriggers(asObj(scaled[0]))[0]?.metadata);
+    expect(trigger.taskQueue).toBe('claudomator');
+    expect(trigger.workerDeploymentName).toBe('claudomator');
+    expect(asObj(asObj(scaled[0]).spec).minReplicaCount).toBe(0);
+  });
+
+  it('the Helm values put both Temporal stores on Postgres, with passwords from Secrets', async () => {
+    const file = path.join(INFRA, 'helm', 'temporal-values.yaml');
+    const [values] = await readYaml(file);
+    const persistence = asObj(asObj(asObj(asObj(values).server).config).persistence);
+    const databases = new Set<string>();
+    for (const store of ['default', 'visibility']) {
+      const where = `${rel(file)}: server.config.persistence.${store}`;
+      expect(asObj(persistence[store]).driver, `${where}.driver`).toBe('sql');
+      const sql = asObj(asObj(persistence[store]).sql);
+      expect(sql.driver, `${where}.sql.driver`).toBe('postgres12');
+      expect(sql.password, `${where}.sql.password must not be inline`).toBeUndefined();
+      expect(sql.existingSecret, `${where}.sql.existingSecret`).toEqual(expect.any(String));
+      databases.add(text(sql.database));
+    }
+    expect(databases.size, `${rel(file)}: the two stores need two databases`).toBe(2);
+    for (const bundled of ['cassandra', 'elasticsearch', 'mysql']) {
+      expect(asObj(asObj(values)[bundled]).enabled, `${rel(file)}: ${bundled}.enabled`).toBe(false);
+    }
+  });
+
+  it('the HCL parser rejects broken Terraform (so a pass means something)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-hcl-'));
+    try {
+      const bad = path.join(dir, 'bad.tf');
+      await writeFile(bad, 'resource "temporalcloud_namespace" "x" {\n  name = \n}\n');
+      const result = await parseHcl([bad]);
+      expect(result.get(bad)?.error).toMatch(/Unexpected/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- Dockerfile ---------------------------------------------------------------------------------
+
+describe('Dockerfile', () => {
+  const file = path.join(INFRA, 'docker', 'Dockerfile');
+
+  /** Structural problems of a Dockerfile: multi-stage, pinned bases, non-root targets, git. */
+  function dockerfileProblems(text: string, targets: string[]): string[] {
+    const problems: string[] = [];
+    const dockerfile = DockerfileParser.parse(text);
+    const args = new Map(
+      dockerfile
+        .getInitialARGs()
+        .flatMap((a) => a.getProperties())
+        .map((p) => [p.getName(), p.getValue() ?? '']),
+    );
+    const froms = dockerfile.getFROMs();
+    if (froms.length < 2)
+      problems.push(`${rel(file)}: FROM: expected a multi-stage build, got ${froms.length} stage(s)`);
+    const stageNames = froms.map((f) => f.getBuildStage());
+    for (const from of froms) {
+      const image = (from.getImage() ?? '').replace(/\$\{(\w+)\}/g, (_, n: string) => args.get(n) ?? `\${${n}}`);
+      if (stageNames.includes(image)) continue;
+      const tag = /:(?<tag>[^:@]+)$/.exec(image)?.groups?.tag ?? '';
+      if (!/@sha256:/.test(image) && !/\d+\.\d+\.\d+/.test(tag)) {
+        problems.push(
+          `${rel(file)}: FROM ${from.getImage() ?? ''} (line ${from.getRange().start.line + 1}): base image not pinned to x.y.z`,
+        );
+      }
+    }
+    const stages = dockerfile.getInstructions();
+    for (const target of targets) {
+      const index = stageNames.indexOf(target);
+      if (index < 0) {
+        problems.push(`${rel(file)}: no stage "${target}"`);
+        continue;
+      }
+      // The effective USER of a target is the last USER in it or in the stages it is built FROM.
+      const chain: string[] = [];
+      for (let s: string | undefined = target; s && stageNames.includes(s);) {
+        chain.unshift(s);
+        s = froms[stageNames.indexOf(s)]?.getImage() ?? undefined;
+      }
+      const users = stages
+        .filter((i) => i.getKeyword() === 'USER')
+        .filter((i) =>
+          chain.includes(
+            froms
+              .filter((f) => f.getRange().start.line <= i.getRange().start.line)
+              .at(-1)
+              ?.getBuildStage() ?? '',
+          ),
+        );
+      const user = users.at(-1)?.getArgumentsContent() ?? 'root';
+      if (/^(root|0)(:|$)/.test(user))
+        problems.push(`${rel(file)}: stage ${target}: USER is ${user}, must be non-root`);
+    }
+    const runs = stages.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent() ?? '');
+    if (!runs.some((r) => /apt-get install[^&]*\bgit\b/.test(r)))
+      problems.push(`${rel(file)}: RUN: git is not installed`);
+    return problems;
+  }
+
+  it('is multi-stage, with pinned bases, non-root runtime targets and git', async () => {
+    expect(dockerfileProblems(await readFile(file, 'utf8'), ['orchestration', 'agents'])).toEqual([]);
+  });
+
+  it('pins the agent CLIs, claude-code at the version the tests drive', async () => {
+    const source = await readFile(file, 'utf8');
+    const dockerfile = DockerfileParser.parse(source);
+    const args = new Map(
+      dockerfile
+        .getARGs()
+        .flatMap((a) => a.getProperties())
+        .map((p) => [p.getName(), p.getValue() ?? '']),
+    );
+    for (const name of ['CLAUDE_CODE_VERSION', 'GEMINI_CLI_VERSION', 'CODEX_VERSION']) {
+      expect(args.get(name), `${rel(file)}: ARG ${name}`).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+    for (const pkg of ['@anthropic-ai/claude-code', '@google/gemini-cli', '@openai/codex']) {
+      expect(source, `${rel(file)}: npm install of ${pkg}`).toMatch(new RegExp(`"${pkg}@\\$\\{\\w+_VERSION\\}"`));
+    }
+    const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as Obj;
+    const locked = asObj(asObj(lock.packages)['node_modules/@anthropic-ai/claude-code']).version;
+    expect(args.get('CLAUDE_CODE_VERSION'), 'ARG CLAUDE_CODE_VERSION vs package-lock.json').toBe(locked);
+  });
+
+  it('keeps dependencies, builds and secrets out of the build context', async () => {
+    const ignored = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8')).split('\n').map((l) => l.trim());
+    for (const entry of ['node_modules', 'dist', '.git', '.tools', '.env']) {
+      expect(ignored, `.dockerignore: ${entry}`).toContain(entry);
+    }
+  });
+
+  it('flags a single-stage root image (so a pass means something)', () => {
+    const problems = dockerfileProblems('FROM node:latest AS orchestration\nRUN echo\n', ['orchestration']);
+    expect(problems.join('\n')).toMatch(/multi-stage/);
+    expect(problems.join('\n')).toMatch(/not pinned/);
+    expect(problems.join('\n')).toMatch(/USER is root/);
+    expect(problems.join('\n')).toMatch(/git is not installed/);
+  });
+});
