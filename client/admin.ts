@@ -14,7 +14,7 @@ import { Store } from '../store/index.js';
 import { migrate } from '../store/migrate.js';
 import { hostTaskQueue } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
-import { errorMessage, temporalUnavailable, toClientError } from './errors.js';
+import { errorMessage, temporalUnavailable, toClientError, UnavailableError } from './errors.js';
 
 const proto = protobufs.temporal;
 
@@ -45,7 +45,15 @@ export async function setupTemporal(config: Readonly<Config>): Promise<{ namespa
     throw temporalUnavailable(config, err);
   }
   try {
-    const added = await registerSearchAttributes(connection, config.temporal.namespace);
+    const added = await registerSearchAttributes(connection, config.temporal.namespace).catch((err: unknown) => {
+      throw new UnavailableError(
+        'temporal',
+        `Could not register search attributes on namespace ${config.temporal.namespace}: ${errorMessage(err)}`,
+        'On Temporal Cloud, register them with tcld or the Terraform provider; on a self-hosted server, ' +
+          'check that the namespace exists and that this identity may call the operator service.',
+        { cause: err },
+      );
+    });
     return { namespace: config.temporal.namespace, added };
   } finally {
     await connection.close();

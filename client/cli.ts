@@ -72,11 +72,17 @@ function buildProgram(): Command {
     )
     .option('--ui-port <port>', 'Web UI port of the dev server started here', parsePort, 8233)
     .action(async (opts: { uiPort: number }) => {
-      const { startStack } = await import('../infra/stack.js');
+      const { startStack, StackStartAbortedError } = await import('../infra/stack.js');
       const { stopSignal } = await import('../worker/run.js');
       const config = loadConfig();
       const stop = stopSignal();
-      const stack = await startStack(config, { uiPort: opts.uiPort, log: (line) => info(line), signal: stop });
+      const stack = await startStack(config, { uiPort: opts.uiPort, log: (line) => info(line), signal: stop }).catch(
+        (err: unknown) => {
+          if (err instanceof StackStartAbortedError) return undefined;
+          throw err;
+        },
+      );
+      if (!stack) return info('stopped before the stack was up');
       const queues = stack.worker.workers.map((w) => w.taskQueue).join(', ');
       out(
         [

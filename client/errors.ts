@@ -101,7 +101,7 @@ export function toClientError(err: unknown): unknown {
     return new ValidationError(
       err.message,
       err.problems.map((p) => ({ path: p.variable, message: `expected ${p.expected}` })),
-      'Fix the environment variables named above (`claudomator doctor` shows the configuration).',
+      'Fix or unset the environment variables named above (all are listed in infra/config.ts, ENV_VARS).',
     );
   }
   if (err instanceof StoreConflictError || err instanceof IllegalTransitionError) {
