@@ -315,7 +315,7 @@ async function withClient<T>(
   fn: (client: ClaudomatorClient) => Promise<T>,
   flags: Record<string, string> = {},
 ): Promise<T> {
-  const client = await ClaudomatorClient.connect(loadConfig());
+  const client = await ClaudomatorClient.connect(loadConfig(), { log: info });
   try {
     return await fn(client);
   } catch (err) {

@@ -46,8 +46,11 @@ export class ClaudomatorClient {
    * infra/postgres.ts) and a Temporal client that connects on first use, so store-only commands work
    * while Temporal is down.
    */
-  static async connect(config: Readonly<Config>): Promise<ClaudomatorClient> {
-    const database = await translate(() => resolveDatabase(config));
+  static async connect(
+    config: Readonly<Config>,
+    options: { log?: (line: string) => void } = {},
+  ): Promise<ClaudomatorClient> {
+    const database = await translate(() => resolveDatabase(config, options.log ? { log: options.log } : {}));
     try {
       const store = await translate(() => openStore(database.url));
       const temporal = new Client({

@@ -51,7 +51,14 @@ export async function startWorker(
     // The orchestration role owns migrations; agent hosts only read and write what exists.
     const store = runsOrchestration(role) ? await openStore(database.url) : await Store.connect(database.url);
     cleanup.push(() => store.close());
-    const connection: NativeConnection = await connectWorkerConnection(config);
+    const connection: NativeConnection = await connectWorkerConnection(config).catch((err: unknown) => {
+      throw new Error(
+        `Cannot reach Temporal at ${config.temporal.address} (namespace ${config.temporal.namespace}): ` +
+          `${err instanceof Error ? err.message : String(err)}. Start the local stack with \`claudomator up\`, ` +
+          'or point TEMPORAL_ADDRESS at your server.',
+        { cause: err },
+      );
+    });
     cleanup.push(() => connection.close());
     const workers = await createWorkers({
       role,

@@ -2,23 +2,31 @@
  * Runs the real `claudomator` binary (client/cli.ts under tsx's loader, in one node process so
  * signals reach it directly) in a clean environment: only what a test passes, plus PATH and HOME.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { inject } from 'vitest';
+import { afterAll, inject } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(ROOT, 'client', 'cli.ts');
 
 export type CliEnv = Record<string, string>;
 
+// Data dirs made for the importing test file (the dev server's state among them), removed after it.
+const dataDirs: string[] = [];
+afterAll(async () => {
+  await Promise.all(dataDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
 /**
  * The environment of a CLI run against the test run's dev server and the given database: a fresh
  * data dir, per-test task queues, and the prebuilt workflow bundle (so workers start fast).
  */
 export async function cliEnv(options: { databaseUrl: string; queue: string; extra?: CliEnv }): Promise<CliEnv> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-cli-'));
+  dataDirs.push(dataDir);
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? os.homedir(),
@@ -26,7 +34,7 @@ export async function cliEnv(options: { databaseUrl: string; queue: string; extr
     TEMPORAL_NAMESPACE: inject('temporalNamespace'),
     TEMPORAL_CLI_PATH: inject('temporalCliPath'),
     DATABASE_URL: options.databaseUrl,
-    CLAUDOMATOR_DATA_DIR: await mkdtemp(path.join(os.tmpdir(), 'claudomator-cli-')),
+    CLAUDOMATOR_DATA_DIR: dataDir,
     CLAUDOMATOR_TASK_QUEUE: options.queue,
     CLAUDOMATOR_AGENT_TASK_QUEUE: `${options.queue}-agents`,
     CLAUDOMATOR_HOST_ID: 'test-host',
