@@ -36,6 +36,8 @@ export const ENV_VARS = {
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
   CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
+  CLAUDOMATOR_WORKFLOW_BUNDLE:
+    'Prebuilt workflow bundle a worker loads (default dist/workflow-bundle.js when current, else bundle from source)',
   TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
   TEMPORAL_TEST_SERVER_PATH:
     'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
@@ -92,6 +94,8 @@ export interface Config {
   uiUrl: string;
   metricsPort: number | undefined;
   healthPort: number | undefined;
+  /** A prebuilt workflow bundle to load; undefined: worker/bundle.ts decides. */
+  workflowBundlePath: string | undefined;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
@@ -257,6 +261,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ),
     metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     healthPort: parse('CLAUDOMATOR_HEALTH_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
+    workflowBundlePath: parse('CLAUDOMATOR_WORKFLOW_BUNDLE', undefined as string | undefined, 'a file path', (raw) =>
+      path.resolve(raw),
+    ),
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };

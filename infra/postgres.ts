@@ -1,16 +1,74 @@
 /**
  * Finds the Postgres claudomator uses, creates its database when missing and migrates it.
- * DATABASE_URL wins; without it, the local server on 127.0.0.1:5432.
+ *
+ * In order: DATABASE_URL; else the local server on 127.0.0.1:5432 when its port answers; else the
+ * embedded Postgres of the data directory (PGlite, see infra/embedded-postgres.ts), served by
+ * another claudomator process or hosted by this one. Nothing needs to be installed for the last.
  */
 import pg from 'pg';
 import { DatabaseUnreachableError, describeTarget, Store } from '../store/index.js';
 import { migrate } from '../store/migrate.js';
 import type { Config } from './config.js';
+import { acquireEmbeddedPostgres, embeddedDir } from './embedded-postgres.js';
+import { urlAnswers } from './net.js';
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/claudomator';
 
+/** DATABASE_URL, else the local server's URL; without the embedded fallback (use `resolveDatabase` for that). */
 export function resolveDatabaseUrl(config: Pick<Config, 'databaseUrl'>): string {
   return config.databaseUrl ?? LOCAL_DATABASE_URL;
+}
+
+export type DatabaseSource = 'DATABASE_URL' | 'local' | 'embedded';
+
+export interface ResolvedDatabase {
+  url: string;
+  source: DatabaseSource;
+  /** Where it is, without credentials, for messages. */
+  description: string;
+  /** Stops the embedded server when this process hosts it; otherwise nothing. */
+  close(): Promise<void>;
+}
+
+export interface ResolveDatabaseOptions {
+  /**
+   * A process that runs for long (`up`, a worker) hosts the embedded server itself rather than lean
+   * on one served by a short CLI command.
+   */
+  longLived?: boolean;
+  /** The local server to try before the embedded one (tests point it at a closed port). */
+  localUrl?: string;
+  log?: (line: string) => void;
+}
+
+/** Where this process's database is (see the module comment for the order). */
+export async function resolveDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  options: ResolveDatabaseOptions = {},
+): Promise<ResolvedDatabase> {
+  const none = (): Promise<void> => Promise.resolve();
+  if (config.databaseUrl) {
+    return {
+      url: config.databaseUrl,
+      source: 'DATABASE_URL',
+      description: describeTarget(config.databaseUrl),
+      close: none,
+    };
+  }
+  const localUrl = options.localUrl ?? LOCAL_DATABASE_URL;
+  if (await urlAnswers(localUrl, 5432)) {
+    return { url: localUrl, source: 'local', description: describeTarget(localUrl), close: none };
+  }
+  const embedded = await acquireEmbeddedPostgres(config.dataDir, {
+    longLived: options.longLived ?? false,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  return {
+    url: embedded.url,
+    source: 'embedded',
+    description: `embedded Postgres in ${embeddedDir(config.dataDir)} (${describeTarget(embedded.url)})`,
+    close: () => embedded.release(),
+  };
 }
 
 /** Create the database named in `url` if the server lacks it (connecting to the `postgres` maintenance database). */

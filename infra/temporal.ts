@@ -4,10 +4,13 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
-import { NativeConnection } from '@temporalio/worker';
+// Default import: @temporalio/proto is CommonJS whose named exports Node's ESM loader cannot see.
+import proto from '@temporalio/proto';
+import type { NativeConnection } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
 import type { Config } from './config.js';
+
+const { temporal } = proto;
 
 export async function connectClient(config: Pick<Config, 'temporal'>): Promise<Client> {
   const connection = await Connection.connect(config.temporal.connection);
@@ -15,10 +18,12 @@ export async function connectClient(config: Pick<Config, 'temporal'>): Promise<C
 }
 
 export async function connectWorkerConnection(config: Pick<Config, 'temporal'>): Promise<NativeConnection> {
+  // Loaded here, not at the top: clients (SDK, CLI) import this module and need none of the worker SDK.
+  const { NativeConnection } = await import('@temporalio/worker');
   return NativeConnection.connect(config.temporal.connection);
 }
 
-const INDEXED_TYPES: Record<SearchAttributeType, temporal.api.enums.v1.IndexedValueType> = {
+const INDEXED_TYPES: Record<SearchAttributeType, proto.temporal.api.enums.v1.IndexedValueType> = {
   TEXT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
   KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   INT: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,

@@ -3,10 +3,10 @@
  * worker, so workers start fast and run exactly the code that was built.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -19,8 +19,7 @@ export function workflowsEntry(): string {
 
 /** Where `npm run build` writes the bundle. */
 export function prebuiltBundlePath(): string {
-  const inDist = here.split(path.sep).includes('dist');
-  return path.resolve(here, inDist ? '..' : path.join('..', 'dist'), 'workflow-bundle.js');
+  return path.resolve(here, runningFromDist() ? '..' : path.join('..', 'dist'), 'workflow-bundle.js');
 }
 
 export async function buildWorkflowBundle(outFile: string): Promise<string> {
@@ -28,6 +27,51 @@ export async function buildWorkflowBundle(outFile: string): Promise<string> {
   await mkdir(path.dirname(outFile), { recursive: true });
   await writeFile(outFile, code);
   return outFile;
+}
+
+export interface LoadedBundle {
+  bundle: WorkflowBundleOption;
+  /** Where it came from, for the worker's start-up log. */
+  source: string;
+}
+
+/**
+ * The workflow code a worker runs: the configured bundle; else `dist/workflow-bundle.js` when it is
+ * at least as new as every workflow source file (or when running from dist/, where there are no
+ * sources to compare); else a bundle built from source now (development, several seconds).
+ */
+export async function loadWorkflowBundle(configuredPath?: string): Promise<LoadedBundle> {
+  if (configuredPath) {
+    if (!existsSync(configuredPath)) {
+      throw new Error(
+        `The workflow bundle ${configuredPath} (CLAUDOMATOR_WORKFLOW_BUNDLE) does not exist; run npm run build.`,
+      );
+    }
+    return { bundle: { codePath: configuredPath }, source: configuredPath };
+  }
+  const prebuilt = prebuiltBundlePath();
+  if (existsSync(prebuilt) && (runningFromDist() || (await isCurrent(prebuilt)))) {
+    return { bundle: { codePath: prebuilt }, source: prebuilt };
+  }
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quietLogger });
+  return { bundle: { code }, source: `${path.dirname(workflowsEntry())} (bundled at start)` };
+}
+
+function runningFromDist(): boolean {
+  return here.split(path.sep).includes('dist');
+}
+
+/** A bundle older than a workflow source file would run stale code. */
+async function isCurrent(bundleFile: string): Promise<boolean> {
+  const sources = path.dirname(workflowsEntry());
+  if (!existsSync(sources)) return true;
+  const built = (await stat(bundleFile)).mtimeMs;
+  const files = await readdir(sources, { recursive: true });
+  for (const file of files) {
+    if (!file.endsWith('.ts')) continue;
+    if ((await stat(path.join(sources, file))).mtimeMs > built) return false;
+  }
+  return true;
 }
 
 const noop = (): void => undefined;

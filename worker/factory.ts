@@ -1,0 +1,101 @@
+/**
+ * The one factory behind every worker process: which Temporal workers a role runs, on which task
+ * queues, with which activities. Orchestration polls the orchestration queue with the workflows and
+ * the store/git/bookkeeping activities; an agent host polls the shared agent queue and its own
+ * host queue (resumes go there: the sandbox and the agent's session files live on this host) with
+ * the agent-run activities; `all` is both, in one process (the local default).
+ */
+import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import { createAgentHostActivities, createOrchestrationActivities } from '../activities/index.js';
+import type { Config, WorkerRole } from '../infra/config.js';
+import type { Store } from '../store/index.js';
+import { hostTaskQueue } from '../workflows/definitions.js';
+
+export type WorkerKind = 'orchestration' | 'agents' | 'host';
+
+export interface PlannedWorker {
+  kind: WorkerKind;
+  taskQueue: string;
+}
+
+/** The workers a role runs, in start order. */
+export function workerPlan(
+  role: WorkerRole,
+  config: Pick<Config, 'taskQueue' | 'agentTaskQueue' | 'hostId'>,
+): PlannedWorker[] {
+  const orchestration: PlannedWorker[] = [{ kind: 'orchestration', taskQueue: config.taskQueue }];
+  const agents: PlannedWorker[] = [
+    { kind: 'agents', taskQueue: config.agentTaskQueue },
+    { kind: 'host', taskQueue: hostTaskQueue(config.agentTaskQueue, config.hostId) },
+  ];
+  switch (role) {
+    case 'orchestration':
+      return orchestration;
+    case 'agents':
+      return agents;
+    case 'all':
+      return [...orchestration, ...agents];
+  }
+}
+
+/** True when the role runs workflows (and so needs the bundle and owns migrations). */
+export function runsOrchestration(role: WorkerRole): boolean {
+  return role !== 'agents';
+}
+
+export interface WorkerDeps {
+  role: WorkerRole;
+  config: Readonly<Config>;
+  connection: NativeConnection;
+  store: Store;
+  /** Required when the role runs orchestration. */
+  workflowBundle?: WorkflowBundleOption;
+}
+
+export interface CreatedWorker extends PlannedWorker {
+  worker: Worker;
+}
+
+export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> {
+  const { config } = deps;
+  const activityDeps = { store: deps.store, config };
+  const common: Omit<WorkerOptions, 'taskQueue'> = {
+    connection: deps.connection,
+    namespace: config.temporal.namespace,
+    identity: `${process.pid}@${config.hostId}`,
+    // Running activities get this long to finish (agent runs checkpoint their session when told to
+    // stop); then they are cancelled. The force time bounds the whole shutdown.
+    shutdownGraceTime: config.shutdownGraceMs,
+    shutdownForceTime: config.shutdownGraceMs + 10_000,
+  };
+  // Only orchestration workers are versioned: agent hosts keep their sandboxes and sessions on their
+  // own volumes, so they roll in place, unversioned (docs/decisions/worker-versioning.md).
+  const versioning: Pick<WorkerOptions, 'workerDeploymentOptions'> = config.buildId
+    ? {
+        workerDeploymentOptions: {
+          version: { deploymentName: config.deploymentName, buildId: config.buildId },
+          useWorkerVersioning: true,
+          // Per-workflow choices (setWorkflowOptions next to each workflow) override this default.
+          defaultVersioningBehavior: 'PINNED',
+        },
+      }
+    : {};
+  const created: CreatedWorker[] = [];
+  for (const planned of workerPlan(deps.role, config)) {
+    let options: WorkerOptions;
+    if (planned.kind === 'orchestration') {
+      if (!deps.workflowBundle) throw new Error('an orchestration worker needs the workflow bundle');
+      options = {
+        ...common,
+        ...versioning,
+        taskQueue: planned.taskQueue,
+        workflowBundle: deps.workflowBundle,
+        activities: createOrchestrationActivities(activityDeps),
+      };
+    } else {
+      options = { ...common, taskQueue: planned.taskQueue, activities: createAgentHostActivities(activityDeps) };
+    }
+    created.push({ ...planned, worker: await Worker.create(options) });
+  }
+  return created;
+}

@@ -1,0 +1,150 @@
+/**
+ * A worker process's life: connect (database, Temporal), create the role's workers, run them until
+ * asked to stop, then close everything in reverse order. Used by `claudomator worker`,
+ * `claudomator up` (through infra/stack.ts) and `worker/main.ts`.
+ *
+ * Stopping is graceful: each worker stops polling, lets running activities finish for the shutdown
+ * grace (`CLAUDOMATOR_SHUTDOWN_GRACE`), then cancels them (agent runs checkpoint their session in a
+ * heartbeat when cancelled, so the retry on another worker resumes it).
+ */
+import type { Logger, NativeConnection } from '@temporalio/worker';
+import type { Config, WorkerRole } from '../infra/config.js';
+import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
+import { connectWorkerConnection } from '../infra/temporal.js';
+import { Store } from '../store/index.js';
+import { loadWorkflowBundle } from './bundle.js';
+import { createWorkers, runsOrchestration, type CreatedWorker } from './factory.js';
+import { checkReadiness, startHealthServer, type HealthServer } from './health-server.js';
+import { installRuntime, workerLogger } from './runtime.js';
+
+export interface WorkerProcess {
+  role: WorkerRole;
+  workers: CreatedWorker[];
+  database: ResolvedDatabase;
+  healthPort: number | undefined;
+  /** Where the workflow code came from (orchestration roles). */
+  bundleSource: string | undefined;
+  /** Resolves when every worker stopped and everything is closed; rejects when a worker failed. */
+  done: Promise<void>;
+  /** Ask every worker to stop gracefully; `done` settles when they have. Idempotent. */
+  shutdown(): void;
+}
+
+/** Start the role's workers; returns once they run. */
+export async function startWorker(
+  config: Readonly<Config>,
+  options: { role?: WorkerRole; log?: (line: string) => void } = {},
+): Promise<WorkerProcess> {
+  const role = options.role ?? config.workerRole;
+  installRuntime(config);
+  const logger = workerLogger();
+  const cleanup: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    for (const fn of cleanup.reverse()) await fn().catch((err: unknown) => logCloseError(logger, err));
+    cleanup.length = 0;
+  };
+
+  try {
+    const bundle = runsOrchestration(role) ? await loadWorkflowBundle(config.workflowBundlePath) : undefined;
+    const database = await resolveDatabase(config, { longLived: true, ...(options.log ? { log: options.log } : {}) });
+    cleanup.push(() => database.close());
+    // The orchestration role owns migrations; agent hosts only read and write what exists.
+    const store = runsOrchestration(role) ? await openStore(database.url) : await Store.connect(database.url);
+    cleanup.push(() => store.close());
+    const connection: NativeConnection = await connectWorkerConnection(config).catch((err: unknown) => {
+      throw new Error(
+        `Cannot reach Temporal at ${config.temporal.address} (namespace ${config.temporal.namespace}): ` +
+          `${err instanceof Error ? err.message : String(err)}. Start the local stack with \`claudomator up\`, ` +
+          'or point TEMPORAL_ADDRESS at your server.',
+        { cause: err },
+      );
+    });
+    cleanup.push(() => connection.close());
+    const workers = await createWorkers({
+      role,
+      config,
+      connection,
+      store,
+      ...(bundle ? { workflowBundle: bundle.bundle } : {}),
+    });
+
+    let health: HealthServer | undefined;
+    if (config.healthPort) {
+      health = await startHealthServer(config.healthPort, () => checkReadiness(workers, store));
+      const server = health;
+      cleanup.push(() => server.close());
+    }
+
+    const shutdown = (): void => {
+      for (const { worker } of workers) {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      }
+    };
+    const runs = workers.map(({ worker }) =>
+      worker.run().catch((err: unknown) => {
+        // One worker failing takes the process down with it: a half-working process would look healthy.
+        shutdown();
+        throw err;
+      }),
+    );
+    const done = Promise.allSettled(runs).then(async (results) => {
+      await closeAll();
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failure) throw failure.reason;
+      logger.info('Worker stopped', { role });
+    });
+
+    logger.info('Worker started', {
+      role,
+      taskQueues: workers.map((w) => w.taskQueue),
+      namespace: config.temporal.namespace,
+      database: database.description,
+      ...(bundle ? { workflowBundle: bundle.source } : {}),
+      ...(config.buildId ? { deploymentName: config.deploymentName, buildId: config.buildId } : {}),
+    });
+    return {
+      role,
+      workers,
+      database,
+      healthPort: health?.port,
+      bundleSource: bundle?.source,
+      done,
+      shutdown,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+/** Run a worker process until SIGINT/SIGTERM (graceful) or a second signal (immediate exit). */
+export async function runWorkerUntilSignal(config: Readonly<Config>, role?: WorkerRole): Promise<void> {
+  const stop = stopSignal();
+  if (stop.aborted) return;
+  const running = await startWorker(config, role ? { role } : {});
+  stop.addEventListener('abort', () => running.shutdown(), { once: true });
+  if (stop.aborted) running.shutdown();
+  await running.done;
+}
+
+/**
+ * An AbortSignal that fires on the first SIGINT or SIGTERM. A second signal exits at once with
+ * status 1, for an operator who does not want to wait for the grace period.
+ */
+export function stopSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!controller.signal.aborted) {
+      controller.abort(signal);
+      return;
+    }
+    process.exit(1);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
+}
+
+function logCloseError(logger: Logger, err: unknown): void {
+  logger.warn('Error while closing', { error: err instanceof Error ? err.message : String(err) });
+}
