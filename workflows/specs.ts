@@ -166,7 +166,8 @@ export function formatPath(path: readonly PropertyKey[], root = ''): string {
 
 /** Parse `input` with `schema` or throw a `SpecValidationError` listing each bad field. */
 export function parseSpec<S extends z.ZodType>(schema: S, input: unknown, what: string, root = ''): z.output<S> {
-  const result = schema.safeParse(input);
+  // reportInput: without it zod 4 leaves `issue.input` out, and a wrong type would read as a missing field.
+  const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => ({
     path: formatPath(issue.path, root),

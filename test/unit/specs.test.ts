@@ -105,3 +105,13 @@ describe('project and story specs', () => {
     expect(() => parseSpec(storySpecSchema, {}, 'story spec')).toThrow(/Invalid story spec:\n {2}- id: is required/);
   });
 });
+
+describe('wrong types', () => {
+  it('says what was expected, not that the field is missing', () => {
+    expect(
+      issuesOf(() =>
+        parseSpec(storySpecSchema, { id: 's', project: 'p', branch: 'b', maxFixAttempts: 'two' }, 'story'),
+      ),
+    ).toEqual([{ path: 'maxFixAttempts', message: 'expected number' }]);
+  });
+});
