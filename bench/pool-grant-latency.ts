@@ -32,6 +32,7 @@ import {
 } from '../test/workflows/fixtures/pool-harness.js';
 import {
   finishSignal,
+  grantQuery,
   pingWorkflow,
   pongWorkflow,
   poolRequesterWorkflow,
@@ -152,17 +153,19 @@ async function poolChain(
       args: [{ poolWorkflowId: poolId, requestId: `${label}-${id}`, agent: 'claude', hold }],
     });
   const holder = await start('holder', 'signal');
+  await eventually('the holder granted', async () => (await holder.query(grantQuery)) ?? undefined);
+  // Queue the requesters 50 at a time, each batch in the FIFO before the next starts, so the machine is
+  // quiet when the measured chain begins (a shared 2-core box otherwise times out workflow tasks).
   const requesters = [];
   for (let i = 0; i < grants; i += 50) {
-    requesters.push(
-      ...(await Promise.all(Array.from({ length: Math.min(50, grants - i) }, (_, j) => start(`r${i + j}`, 0)))),
+    const batch = Array.from({ length: Math.min(50, grants - i) }, (_, j) => start(`r${i + j}`, 0));
+    requesters.push(...(await Promise.all(batch)));
+    await eventually(
+      `${requesters.length} waiting`,
+      async () => (await getAgentStatuses(client, { workflowId: poolId }))[0]?.waiting === requesters.length,
+      { timeoutMs: 600_000, intervalMs: 250 },
     );
   }
-  await eventually(
-    `${grants} waiting`,
-    async () => (await getAgentStatuses(client, { workflowId: poolId }))[0]?.waiting === grants,
-    { timeoutMs: 300_000, intervalMs: 250 },
-  );
   await holder.signal(finishSignal, { kind: 'success' });
   await holder.result();
   await Promise.all(requesters.map((r) => r.result()));
