@@ -14,6 +14,7 @@ import type { Store } from '../store/index.js';
 import { createClassifyActivities } from './classify.js';
 import { createHealthActivities } from './health.js';
 import { createHostActivities } from './host.js';
+import { createPoolActivities } from './pool.js';
 import { createRecordActivities } from './record.js';
 
 export interface ActivityDeps {
@@ -27,6 +28,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createHealthActivities(deps),
     ...createRecordActivities(deps),
     ...createClassifyActivities(),
+    ...createPoolActivities(deps),
   };
 }
 

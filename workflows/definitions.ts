@@ -6,7 +6,15 @@
  */
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AgentStatus, SlotGrant, SlotRelease, SlotRequest, TaskSettledNotice, TaskStatus } from './types.js';
+import type {
+  AgentStatus,
+  SlotDenial,
+  SlotGrant,
+  SlotRelease,
+  SlotRequest,
+  TaskSettledNotice,
+  TaskStatus,
+} from './types.js';
 
 // ---- Workflow ids -----------------------------------------------------------------------------
 
@@ -60,6 +68,8 @@ export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
 export const releaseSlotSignal = defineSignal<[SlotRelease]>('releaseSlot');
 /** Sent by the pool to the requesting workflow. */
 export const slotGrantedSignal = defineSignal<[SlotGrant]>('slotGranted');
+/** Sent by the pool to the requesting workflow when the request can never be granted (unknown agent, reused id). */
+export const slotDeniedSignal = defineSignal<[SlotDenial]>('slotDenied');
 
 export const agentStatusesQuery = defineQuery<AgentStatus[]>('agentStatuses');
 export const acknowledgeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; by?: string }]>('acknowledgeAgent');

@@ -1,2 +1,3 @@
 // Workflow bundle entry: re-exports the workflow functions, nothing else.
 export { healthCheckWorkflow } from './health.js';
+export { agentPoolWorkflow } from './agent-pool.js';

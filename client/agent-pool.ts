@@ -1,0 +1,121 @@
+/**
+ * The agent pool from the SDK side: start it (idempotently), read every agent's status, and steer it
+ * with the operator updates (acknowledge a drained agent, change a slot limit, pause, resume). The CLI
+ * (`claudomator agents …`) and the `ensureAgentPool` activity are built on these functions.
+ *
+ * Updates, not signals, because the caller wants the answer: the pool's validators reject an unknown
+ * agent or a bad value, and the caller gets the agent's new status or an `AgentPoolRejectedError`
+ * naming what was wrong.
+ */
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Config } from '../infra/config.js';
+import type { agentPoolWorkflow } from '../workflows/agent-pool.js';
+import {
+  acknowledgeAgentUpdate,
+  agentStatusesQuery,
+  DEFAULT_POOL_WORKFLOW_ID,
+  pauseAgentUpdate,
+  resumeAgentUpdate,
+  setAgentLimitUpdate,
+} from '../workflows/definitions.js';
+import type { AgentPoolInput, AgentStatus, AgentType } from '../workflows/types.js';
+
+/** Which pool to talk to; the default is `agent-pool` (CLAUDOMATOR_POOL_WORKFLOW_ID). */
+export interface PoolTarget {
+  workflowId?: string;
+}
+
+/** The pool refused an operator update; `message` says which field was wrong and what it accepts. */
+export class AgentPoolRejectedError extends Error {
+  override readonly name = 'AgentPoolRejectedError';
+}
+
+/** The pool's input from the configuration: CLAUDOMATOR_AGENTS and CLAUDOMATOR_AGENT_SLOTS. */
+export function agentPoolInput(config: Pick<Config, 'agents' | 'agentSlots'>): AgentPoolInput {
+  const limits: Partial<Record<AgentType, number>> = {};
+  for (const agent of config.agents) limits[agent] = config.agentSlots[agent];
+  return { agents: [...config.agents], limits };
+}
+
+export interface EnsureAgentPoolOptions extends PoolTarget {
+  /** The orchestration task queue (CLAUDOMATOR_TASK_QUEUE). */
+  taskQueue: string;
+  input: AgentPoolInput;
+}
+
+/**
+ * Start the pool unless it runs already (`USE_EXISTING`), and return its handle. A running pool keeps
+ * its own agents and limits: change a limit with `setAgentLimit`, not by restarting with new input.
+ */
+export async function ensureAgentPool(
+  client: Client,
+  options: EnsureAgentPoolOptions,
+): Promise<WorkflowHandle<typeof agentPoolWorkflow>> {
+  const limits = options.input.agents.map((agent) => `${agent}×${options.input.limits?.[agent] ?? 1}`);
+  return client.workflow.start<typeof agentPoolWorkflow>('agentPoolWorkflow', {
+    workflowId: options.workflowId ?? DEFAULT_POOL_WORKFLOW_ID,
+    taskQueue: options.taskQueue,
+    args: [options.input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    staticSummary: `Agent pool: ${limits.join(', ')}`,
+    staticDetails:
+      'Grants agent slots to task workflows (FIFO, per-agent limits), pauses agents on rate limits and quotas, ' +
+      'drains an agent after two consecutive failures until an operator acknowledges it.',
+  });
+}
+
+/** Every agent's status (the seed's AgentStatuses): slots, holders, waiting, pauses, drain. */
+export async function getAgentStatuses(client: Client, target: PoolTarget = {}): Promise<AgentStatus[]> {
+  return client.workflow.getHandle(target.workflowId ?? DEFAULT_POOL_WORKFLOW_ID).query(agentStatusesQuery);
+}
+
+/** Undrain an agent and reset its failure counter; grants to it resume. */
+export async function acknowledgeAgent(
+  client: Client,
+  args: { agent: string; by?: string },
+  target: PoolTarget = {},
+): Promise<AgentStatus> {
+  return runUpdate(client, target, (handle) => handle.executeUpdate(acknowledgeAgentUpdate, { args: [args] }));
+}
+
+/** Change how many tasks may hold the agent at once (0 stops new grants; holders keep their slots). */
+export async function setAgentLimit(
+  client: Client,
+  args: { agent: string; limit: number },
+  target: PoolTarget = {},
+): Promise<AgentStatus> {
+  return runUpdate(client, target, (handle) => handle.executeUpdate(setAgentLimitUpdate, { args: [args] }));
+}
+
+/** Stop grants to the agent until `resumeAgent`, or until `until` (ISO time) when given. */
+export async function pauseAgent(
+  client: Client,
+  args: { agent: string; until?: string; reason?: string },
+  target: PoolTarget = {},
+): Promise<AgentStatus> {
+  return runUpdate(client, target, (handle) => handle.executeUpdate(pauseAgentUpdate, { args: [args] }));
+}
+
+/** End an operator pause, and any rate-limit or quota pause, of the agent. */
+export async function resumeAgent(
+  client: Client,
+  args: { agent: string },
+  target: PoolTarget = {},
+): Promise<AgentStatus> {
+  return runUpdate(client, target, (handle) => handle.executeUpdate(resumeAgentUpdate, { args: [args] }));
+}
+
+async function runUpdate(
+  client: Client,
+  target: PoolTarget,
+  call: (handle: WorkflowHandle) => Promise<AgentStatus>,
+): Promise<AgentStatus> {
+  try {
+    return await call(client.workflow.getHandle(target.workflowId ?? DEFAULT_POOL_WORKFLOW_ID));
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      throw new AgentPoolRejectedError(err.cause?.message ?? err.message, { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * agentPoolWorkflow: the one durable owner of agent slots (ID `agent-pool`). Task workflows ask for a
+ * slot by signal and get the grant back by signal (pool-client.ts is their side); operators read the
+ * agents' status with a query and steer with validated updates. The rules live in `AgentPool`
+ * (agent-pool-state.ts); this file only wires messages to it and runs five small loops:
+ *
+ * - deliver: send each grant or denial the pool decides on, as soon as it decides (no batching);
+ * - record: write agent events to Postgres, one at a time, in order;
+ * - pauses: one durable timer for the next end of a rate limit, quota or operator pause;
+ * - leaks: while anyone holds or waits, every `leakCheckIntervalMs` ask Temporal which of them closed;
+ * - publish: keep the current details and the DrainedAgents/PausedAgents search attributes up to date.
+ *
+ * Continue-as-new, when the server suggests it (or after `continueAsNewAfterEvents` in tests), carries
+ * `AgentPool.snapshot()`: holders, waiters, pauses with their deadlines, drains, counters, limits,
+ * undelivered grants and unrecorded events. Nothing has to be drained first, because resending a
+ * grant or re-recording an event is harmless (requesters ignore duplicate grants, event ids are fixed).
+ */
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PoolActivities } from '../activities/pool.js';
+import { AgentPool, PoolInputError } from './agent-pool-state.js';
+import {
+  acknowledgeAgentUpdate,
+  agentStatusesQuery,
+  DrainedAgentsKey,
+  PausedAgentsKey,
+  pauseAgentUpdate,
+  releaseSlotSignal,
+  requestSlotSignal,
+  resumeAgentUpdate,
+  setAgentLimitUpdate,
+  slotDeniedSignal,
+  slotGrantedSignal,
+} from './definitions.js';
+import { FailureType } from './failures.js';
+import type { AgentPoolInput, PoolMessage } from './types.js';
+
+export const DEFAULT_LEAK_CHECK_INTERVAL_MS = 60_000;
+
+// Bookkeeping retries for as long as it takes: nothing waits on it, and continue-as-new carries what is unrecorded.
+const { recordAgentEvent } = proxyActivities<PoolActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+// The leak check gives up after a few tries: the next interval asks again.
+const { findClosedWorkflows } = proxyActivities<PoolActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 3 },
+  summary: 'check for holders and waiters that closed',
+});
+
+export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
+  const { workflowId, runId } = workflowInfo();
+  let pool: AgentPool;
+  try {
+    pool = new AgentPool({
+      agents: input.agents,
+      limits: input.limits,
+      state: input.state,
+      clock: () => Date.now(),
+      eventIdPrefix: `${workflowId}:${runId}`,
+      logger: log,
+    });
+  } catch (err) {
+    if (err instanceof PoolInputError) {
+      throw ApplicationFailure.create({ type: FailureType.InvalidInput, message: err.message, nonRetryable: true });
+    }
+    throw err;
+  }
+
+  // ---- Message-handling API ----------------------------------------------------------------------
+
+  setHandler(requestSlotSignal, (request) => pool.request(request), {
+    description:
+      'Ask for a slot: {requestId, workflowId, runId?, agent: "claude"|"gemini"|…|"any", taskId?}. ' +
+      'The pool answers with slotGranted (or slotDenied) to workflowId; idempotent by requestId.',
+  });
+  setHandler(releaseSlotSignal, (release) => pool.release(release), {
+    description:
+      'Give a slot back with the run report {requestId, report: {kind: success|failed|rate_limited|quota_exhausted|neutral, …}}, ' +
+      'or withdraw a waiting request; idempotent by requestId.',
+  });
+  setHandler(agentStatusesQuery, () => pool.statuses(), {
+    description:
+      'Every agent: slot limit, active tasks and holders, waiting requests, rate limit, pause, drain, failures.',
+  });
+  setHandler(acknowledgeAgentUpdate, (args) => pool.acknowledge(args), {
+    validator: (args) => pool.validateAcknowledge(args),
+    description: 'Undrain an agent and reset its failure counter: {agent, by?}. Returns the agent status.',
+  });
+  setHandler(setAgentLimitUpdate, (args) => pool.setLimit(args), {
+    validator: (args) => pool.validateSetLimit(args),
+    description: 'Set how many tasks may hold an agent at once: {agent, limit} (0 to 1000). Returns the agent status.',
+  });
+  setHandler(pauseAgentUpdate, (args) => pool.pause(args), {
+    validator: (args) => pool.validatePause(args),
+    description: 'Stop grants to an agent until resumed, or until an ISO time: {agent, until?, reason?}.',
+  });
+  setHandler(resumeAgentUpdate, (args) => pool.resume(args), {
+    validator: (args) => pool.validateResume(args),
+    description: 'End an operator pause and any rate-limit or quota pause of an agent: {agent}.',
+  });
+
+  // ---- Main workflow logic -----------------------------------------------------------------------
+
+  // Messages to different requesters go out in parallel; to one requester, one after the other, so a
+  // requester with several requests (a story, a test sink) sees its grants in the pool's order.
+  const queues = new Map<string, Promise<void>>();
+  async function deliver(): Promise<never> {
+    for (;;) {
+      await condition(() => pool.hasMessages());
+      for (const { id, message } of pool.takeMessages()) {
+        const previous = queues.get(message.workflowId);
+        const sending = previous ? previous.then(() => send(id, message)) : send(id, message);
+        queues.set(message.workflowId, sending);
+        void sending.then(() => {
+          if (queues.get(message.workflowId) === sending) queues.delete(message.workflowId);
+        });
+      }
+    }
+  }
+
+  async function send(id: number, message: PoolMessage): Promise<void> {
+    const requester = getExternalWorkflowHandle(message.workflowId);
+    try {
+      if (message.kind === 'grant') await requester.signal(slotGrantedSignal, message.grant);
+      else await requester.signal(slotDeniedSignal, message.denial);
+    } catch (err) {
+      if (isCancellation(err)) return;
+      // The only way a signal to a workflow id fails: no run of it is open. What it held or asked for is void.
+      log.warn('Requester unreachable', { workflowId: message.workflowId, error: String(err) });
+      pool.requesterUnreachable(message.workflowId);
+    } finally {
+      pool.delivered(id);
+    }
+  }
+
+  async function record(): Promise<never> {
+    for (;;) {
+      await condition(() => pool.hasEvents());
+      const event = pool.peekEvent();
+      if (!event) continue;
+      try {
+        await recordAgentEvent.executeWithOptions({ summary: `${event.event} ${event.agent}` }, [event]);
+      } catch (err) {
+        // Retries are unlimited, so only a non-retryable error gets here: trying again would not help.
+        log.error('Agent event dropped: the store refused it', { event, error: String(err) });
+      }
+      pool.recorded(event.id);
+    }
+  }
+
+  async function endPauses(): Promise<never> {
+    for (;;) {
+      const version = pool.pauseVersion;
+      const next = pool.nextDeadline();
+      if (next === undefined) {
+        await condition(() => pool.pauseVersion !== version);
+        continue;
+      }
+      const changed = await condition(() => pool.pauseVersion !== version, Math.max(next.at - Date.now(), 1), {
+        summary: `${next.agent} ${next.kind} ends`,
+      });
+      if (!changed) pool.expire(Math.max(Date.now(), next.at));
+    }
+  }
+
+  async function reclaimLeaks(): Promise<never> {
+    const interval = input.leakCheckIntervalMs ?? DEFAULT_LEAK_CHECK_INTERVAL_MS;
+    for (;;) {
+      await condition(() => pool.hasParticipants());
+      await condition(() => pool.leakCheckRequested, interval, { summary: 'next leak check' });
+      pool.leakCheckRequested = false;
+      const refs = pool.participants();
+      if (refs.length === 0) continue;
+      try {
+        const closed = await findClosedWorkflows(refs);
+        if (closed.length > 0) pool.reclaim(closed);
+      } catch (err) {
+        log.warn('Leak check failed; trying again at the next interval', { error: String(err) });
+      }
+    }
+  }
+
+  async function publish(): Promise<never> {
+    let published = -1;
+    let drained: string | undefined;
+    let paused: string | undefined;
+    for (;;) {
+      await condition(() => pool.version !== published);
+      published = pool.version;
+      setCurrentDetails(pool.renderDetails(workflowId));
+      if (input.searchAttributes === false) continue;
+      const nowDrained = pool.drainedAgents();
+      const nowPaused = pool.pausedAgents();
+      // Each upsert is a history event: only when a list changes.
+      if (nowDrained.join() !== drained || nowPaused.join() !== paused) {
+        drained = nowDrained.join();
+        paused = nowPaused.join();
+        upsertSearchAttributes([
+          { key: DrainedAgentsKey, value: nowDrained },
+          { key: PausedAgentsKey, value: nowPaused },
+        ]);
+      }
+    }
+  }
+
+  const continueAsNewDue = (): boolean => {
+    const info = workflowInfo();
+    return (
+      info.continueAsNewSuggested ||
+      (input.continueAsNewAfterEvents !== undefined && info.historyLength >= input.continueAsNewAfterEvents)
+    );
+  };
+
+  await Promise.race([deliver(), record(), endPauses(), reclaimLeaks(), publish(), condition(continueAsNewDue)]);
+  await condition(allHandlersFinished);
+  const state = pool.snapshot();
+  log.info('Continuing as new', {
+    holders: state.holders.length,
+    waiters: state.waiters.length,
+    historyLength: workflowInfo().historyLength,
+  });
+  await continueAsNew<typeof agentPoolWorkflow>({ ...input, state });
+}
