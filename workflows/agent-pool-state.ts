@@ -520,11 +520,12 @@ export class AgentPool {
    * active tasks, ties by name (the seed's pickAgent). The seed's fallback, "all rate-limited → the
    * least active anyway", is deliberately not kept: a rate limit stops grants, so an "any" request
    * waits instead and goes to whichever agent frees up first (docs/decisions/agent-pool.md).
+   * The `command` agent is never picked: it runs a given command line and cannot take instructions.
    */
   private pickAny(): AgentType | undefined {
     let best: { agent: AgentType; active: number } | undefined;
     for (const state of this.agentStates()) {
-      if (!this.grantable(state.agent)) continue;
+      if (state.agent === 'command' || !this.grantable(state.agent)) continue;
       const active = this.activeTasks(state.agent);
       if (best === undefined || active < best.active || (active === best.active && state.agent < best.agent)) {
         best = { agent: state.agent, active };

@@ -692,3 +692,15 @@ describe('events, statuses and input', () => {
     expect(() => setup({ agents: [] })).toThrowError(PoolInputError);
   });
 });
+
+describe('"any" and the command agent', () => {
+  it('never gives an "any" request to the command agent, which cannot take instructions', () => {
+    const { pool, granted } = setup({ agents: ['claude', 'command'] });
+    pool.request(ask('a', 'any'));
+    pool.request(ask('b', 'any'));
+    pool.request(ask('c', 'command'));
+    expect(granted()).toEqual(['a:claude', 'c:command']);
+    pool.release(free('a'));
+    expect(granted()).toEqual(['b:claude']);
+  });
+});
