@@ -6,6 +6,7 @@
 import type { Config } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import { createHealthActivities } from './health.js';
+import { createAgentActivities } from './run-agent.js';
 
 export interface ActivityDeps {
   store: Store;
@@ -16,6 +17,7 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createHealthActivities(deps),
+    ...createAgentActivities(deps),
   };
 }
 

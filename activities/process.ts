@@ -1,0 +1,414 @@
+/**
+ * Agent processes: spawn one with execa (never through a shell) in its own process group, stream its
+ * stdout and stderr to log files, hand complete JSON-looking stdout lines to a parser, and kill it with
+ * everything it started.
+ *
+ * Killing a process group is not enough for agent CLIs: Claude Code runs each Bash tool command in a new
+ * session (`setsid`), and a backgrounded command is reparented to init, so neither the group nor the
+ * process tree reaches it. Every process of a run therefore carries a marker variable in its environment
+ * (inherited by all descendants that do not wipe their environment), and `terminate` signals the group
+ * and every process whose `/proc/<pid>/environ` holds the marker: SIGTERM, then SIGKILL after a grace
+ * period, then it waits until none is left. On systems without `/proc` only the group is signalled.
+ *
+ * The output path is built for volume: chunks go straight to the log file streams (with backpressure),
+ * lines are cut with `Buffer.indexOf`, only lines starting with `{` are decoded, and only the last few
+ * kilobytes of each stream are kept in memory (for error messages).
+ */
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import { execa } from 'execa';
+
+/** What to run and where its output goes. */
+export interface SpawnRequest {
+  file: string;
+  args: readonly string[];
+  cwd: string;
+  /** The complete environment of the process (nothing is inherited from the worker). */
+  env: Readonly<Record<string, string>>;
+  stdoutPath: string;
+  stderrPath: string;
+  /** Set in the environment of the process; every descendant that keeps its environment is found by it. */
+  marker: { name: string; value: string };
+  /** Gets each complete stdout line that starts with `{`, up to `maxLineBytes` (longer lines are skipped). */
+  onLine?: (line: string) => void;
+  maxLineBytes?: number;
+  /** Bytes of each stream kept for error messages. */
+  tailBytes?: number;
+}
+
+export interface ProcessExit {
+  exitCode: number | undefined;
+  signal: string | undefined;
+}
+
+/** The executable could not be started (missing, not executable): a configuration problem, not a run. */
+export class SpawnError extends Error {
+  override readonly name = 'SpawnError';
+  constructor(
+    readonly file: string,
+    readonly code: string | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_TAIL_BYTES = 16 * 1024;
+const NEWLINE = 0x0a;
+const OPEN_BRACE = 0x7b;
+
+/** A running agent process and its process group. */
+export class AgentProcess {
+  private bytesSeen = 0;
+  private readonly stdoutTailBuf: TailBuffer;
+  private readonly stderrTailBuf: TailBuffer;
+  private exitInfo: ProcessExit | undefined;
+
+  /** Resolves when the process has exited and both log files are flushed. */
+  readonly done: Promise<ProcessExit>;
+
+  private constructor(
+    readonly pid: number,
+    private readonly marker: SpawnRequest['marker'],
+    tailBytes: number,
+    start: (self: AgentProcess) => Promise<ProcessExit>,
+  ) {
+    this.stdoutTailBuf = new TailBuffer(tailBytes);
+    this.stderrTailBuf = new TailBuffer(tailBytes);
+    this.done = start(this);
+  }
+
+  /** Start `request.file`; throws `SpawnError` if it cannot be started. */
+  static async spawn(request: SpawnRequest): Promise<AgentProcess> {
+    const stdoutFile = createWriteStream(request.stdoutPath, { flags: 'a' });
+    const stderrFile = createWriteStream(request.stderrPath, { flags: 'a' });
+    await Promise.all([once(stdoutFile, 'open'), once(stderrFile, 'open')]);
+
+    const subprocess = execa(request.file, [...request.args], {
+      cwd: request.cwd,
+      env: { ...request.env, [request.marker.name]: request.marker.value },
+      extendEnv: false,
+      // Its own process group, so that one signal reaches the CLI and the children in its group.
+      detached: true,
+      // An open stdin pipe makes Claude wait and Codex read it into the prompt.
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      // We kill the whole group ourselves; execa would signal only the direct child.
+      forceKillAfterDelay: false,
+    });
+
+    if (subprocess.pid === undefined) {
+      const result = await subprocess;
+      stdoutFile.end();
+      stderrFile.end();
+      const code = 'code' in result && typeof result.code === 'string' ? result.code : undefined;
+      throw new SpawnError(
+        request.file,
+        code,
+        `cannot start ${request.file}: ${code === 'ENOENT' ? 'no such executable' : (result.originalMessage ?? result.message ?? 'unknown error')}`,
+      );
+    }
+    const pid = subprocess.pid;
+    const marker = request.marker;
+    // A worker that exits normally takes its agents with it (execa's `cleanup` does not apply to detached processes).
+    const onExit = (): void => killNow(pid, marker, 'SIGKILL');
+    process.once('exit', onExit);
+
+    return new AgentProcess(pid, marker, request.tailBytes ?? DEFAULT_TAIL_BYTES, async (self) => {
+      const lines = new LineSplitter(request.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, request.onLine);
+      const stdout = subprocess.stdout;
+      const stderr = subprocess.stderr;
+      stdout.on('data', (chunk: Buffer) => {
+        self.bytesSeen += chunk.length;
+        self.stdoutTailBuf.push(chunk);
+        lines.push(chunk);
+      });
+      stderr.on('data', (chunk: Buffer) => {
+        self.bytesSeen += chunk.length;
+        self.stderrTailBuf.push(chunk);
+      });
+      stdout.pipe(stdoutFile);
+      stderr.pipe(stderrFile);
+
+      // The CLI's exit is the end of the run, even if a grandchild still holds the pipes open:
+      // leftovers are killed, which closes the pipes and lets the streams end.
+      const [exitCode, signal] = (await once(subprocess, 'exit')) as [number | null, NodeJS.Signals | null];
+      self.exitInfo = { exitCode: exitCode ?? undefined, signal: signal ?? undefined };
+      await self.terminate(2_000);
+      // A process that escaped both the group and the marker (it wiped its environment) may still hold
+      // the pipes: stop reading after a while rather than wait for it forever.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        subprocess,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            stdout.destroy();
+            stderr.destroy();
+            resolve();
+          }, 5_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!stdoutFile.writableEnded) stdoutFile.end();
+      if (!stderrFile.writableEnded) stderrFile.end();
+      await Promise.all([finished(stdoutFile), finished(stderrFile)]);
+      lines.end();
+      process.removeListener('exit', onExit);
+      return self.exitInfo;
+    });
+  }
+
+  /** Bytes of stdout and stderr seen so far. */
+  get bytes(): number {
+    return this.bytesSeen;
+  }
+
+  /** Whether the CLI itself has exited (its leftovers may still be being killed). */
+  get exited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+
+  stdoutTail(): string {
+    return this.stdoutTailBuf.text();
+  }
+
+  stderrTail(): string {
+    return this.stderrTailBuf.text();
+  }
+
+  /**
+   * Kill the process group and every marked process: SIGTERM, SIGKILL for what is left after `graceMs`,
+   * then wait until nothing is left (at most a few seconds more). Safe to call more than once.
+   */
+  async terminate(graceMs: number): Promise<void> {
+    if (!alive(this.pid, this.marker)) return;
+    killNow(this.pid, this.marker, 'SIGTERM');
+    if (await waitGone(this.pid, this.marker, graceMs)) return;
+    killNow(this.pid, this.marker, 'SIGKILL');
+    await waitGone(this.pid, this.marker, 5_000);
+  }
+}
+
+/** Pids of live (not zombie) processes in process group `pgid`, or carrying `marker` in their environment. */
+export function findRunProcesses(pgid: number | undefined, marker: SpawnRequest['marker'] | undefined): number[] {
+  const procs = listProcesses();
+  if (procs === undefined) {
+    if (pgid === undefined) return [];
+    try {
+      process.kill(-pgid, 0);
+      return [pgid];
+    } catch {
+      return [];
+    }
+  }
+  const needle = marker ? `${marker.name}=${marker.value}\0` : undefined;
+  const found: number[] = [];
+  for (const p of procs) {
+    if (p.pid === process.pid || p.state === 'Z') continue;
+    if (pgid !== undefined && p.pgrp === pgid) {
+      found.push(p.pid);
+    } else if (needle !== undefined && readEnviron(p.pid)?.includes(needle)) {
+      found.push(p.pid);
+    }
+  }
+  return found;
+}
+
+/** Kill every process that carries `marker` (leftovers of an earlier attempt of the same run). */
+export async function killMarkedProcesses(marker: SpawnRequest['marker'], graceMs: number): Promise<number> {
+  const pids = findRunProcesses(undefined, marker);
+  if (pids.length === 0) return 0;
+  signalPids(pids, 'SIGTERM');
+  if (!(await waitGone(undefined, marker, graceMs))) {
+    signalPids(findRunProcesses(undefined, marker), 'SIGKILL');
+    await waitGone(undefined, marker, 5_000);
+  }
+  return pids.length;
+}
+
+function alive(pgid: number | undefined, marker: SpawnRequest['marker'] | undefined): boolean {
+  return findRunProcesses(pgid, marker).length > 0;
+}
+
+function killNow(pgid: number, marker: SpawnRequest['marker'], signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // The group is gone already.
+  }
+  signalPids(findRunProcesses(undefined, marker), signal);
+}
+
+function signalPids(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+}
+
+async function waitGone(
+  pgid: number | undefined,
+  marker: SpawnRequest['marker'] | undefined,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!alive(pgid, marker)) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+interface ProcInfo {
+  pid: number;
+  state: string;
+  pgrp: number;
+}
+
+/** Every process from /proc, or undefined where there is no /proc. */
+function listProcesses(): ProcInfo[] | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  const out: ProcInfo[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.push({ pid: Number(entry), state: fields[0] ?? '?', pgrp: Number(fields[2]) });
+  }
+  return out;
+}
+
+function readEnviron(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Cuts a byte stream into lines; passes on only lines that start with `{`, decoded, without `\r\n`. */
+export class LineSplitter {
+  private carry: Buffer[] = [];
+  private carryBytes = 0;
+  /** The current (unfinished) line: undefined at a line start, else whether it is kept. */
+  private keep: boolean | undefined;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly onLine: ((line: string) => void) | undefined,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.onLine === undefined) return;
+    let start = 0;
+    while (start < chunk.length) {
+      if (this.keep === undefined) this.keep = chunk[start] === OPEN_BRACE;
+      const end = chunk.indexOf(NEWLINE, start);
+      if (end === -1) {
+        if (this.keep) this.hold(chunk.subarray(start));
+        return;
+      }
+      if (this.keep) {
+        if (this.carryBytes === 0) this.emit(chunk.toString('utf8', start, trimCr(chunk, start, end)));
+        else {
+          this.hold(chunk.subarray(start, end));
+          if (this.keep) this.emitCarry();
+        }
+      }
+      this.carry = [];
+      this.carryBytes = 0;
+      this.keep = undefined;
+      start = end + 1;
+    }
+  }
+
+  /** The last line, if the stream did not end with a newline. */
+  end(): void {
+    if (this.keep && this.carryBytes > 0) this.emitCarry();
+    this.carry = [];
+    this.carryBytes = 0;
+    this.keep = undefined;
+  }
+
+  private hold(part: Buffer): void {
+    if (this.carryBytes + part.length > this.maxLineBytes) {
+      this.keep = false;
+      this.carry = [];
+      this.carryBytes = 0;
+      return;
+    }
+    // Copied: a view would keep the whole 64 KiB chunk alive.
+    this.carry.push(Buffer.from(part));
+    this.carryBytes += part.length;
+  }
+
+  private emitCarry(): void {
+    const line = Buffer.concat(this.carry, this.carryBytes);
+    this.emit(line.toString('utf8', 0, trimCr(line, 0, line.length)));
+  }
+
+  private emit(line: string): void {
+    this.onLine?.(line);
+  }
+}
+
+function trimCr(buf: Buffer, start: number, end: number): number {
+  return end > start && buf[end - 1] === 0x0d ? end - 1 : end;
+}
+
+/** The last `size` bytes of a stream. */
+class TailBuffer {
+  private buf = Buffer.alloc(0);
+  constructor(private readonly size: number) {}
+
+  push(chunk: Buffer): void {
+    if (chunk.length >= this.size) {
+      this.buf = Buffer.from(chunk.subarray(chunk.length - this.size));
+    } else {
+      const joined = Buffer.concat([this.buf, chunk]);
+      this.buf = joined.length > this.size ? Buffer.from(joined.subarray(joined.length - this.size)) : joined;
+    }
+  }
+
+  text(): string {
+    // A cut may fall inside a multi-byte character; the replacement character is harmless in a tail.
+    return this.buf.toString('utf8');
+  }
+}
+
+const SECRET_NAME = /KEY|TOKEN|SECRET|PASSWORD/i;
+
+/**
+ * `text` with secrets blanked, for logs, errors and anything else that leaves the worker: the values of
+ * `env` entries whose names look secret, and `NAME=value` / `"name": "value"` / `--name value` pairs whose
+ * names look secret.
+ */
+export function redact(text: string, env: Readonly<Record<string, string>> = {}): string {
+  let out = text;
+  for (const [name, value] of Object.entries(env)) {
+    if (SECRET_NAME.test(name) && value.length >= 6) out = out.split(value).join('***');
+  }
+  return out
+    .replace(/\b([A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD)[A-Za-z0-9_]*)=(\S+)/gi, '$1=***')
+    .replace(/("[A-Za-z0-9_-]*(?:key|token|secret|password)[A-Za-z0-9_-]*"\s*:\s*)"[^"]*"/gi, '$1"***"')
+    .replace(/(--[a-z0-9-]*(?:key|token|secret|password)[a-z0-9-]*)(=|\s+)(\S+)/gi, '$1$2***');
+}
