@@ -29,13 +29,22 @@ export interface SpawnRequest {
   stdoutPath: string;
   stderrPath: string;
   /** Set in the environment of the process; every descendant that keeps its environment is found by it. */
-  marker: { name: string; value: string };
+  marker: Marker;
   /** Gets each complete stdout line that starts with `{`, up to `maxLineBytes` (longer lines are skipped). */
   onLine?: (line: string) => void;
   maxLineBytes?: number;
   /** Bytes of each stream kept for error messages. */
   tailBytes?: number;
 }
+
+/** An environment variable that marks every process of one run. */
+export interface Marker {
+  name: string;
+  value: string;
+}
+
+/** Which marked processes to find: those with exactly `value`, or with a value starting `prefix` (other than `except`). */
+export type MarkerQuery = Marker | { name: string; prefix: string; except?: string };
 
 export interface ProcessExit {
   exitCode: number | undefined;
@@ -71,7 +80,7 @@ export class AgentProcess {
 
   private constructor(
     readonly pid: number,
-    private readonly marker: SpawnRequest['marker'],
+    private readonly marker: Marker,
     tailBytes: number,
     start: (self: AgentProcess) => Promise<ProcessExit>,
   ) {
@@ -195,7 +204,7 @@ export class AgentProcess {
 }
 
 /** Pids of live (not zombie) processes in process group `pgid`, or carrying `marker` in their environment. */
-export function findRunProcesses(pgid: number | undefined, marker: SpawnRequest['marker'] | undefined): number[] {
+export function findRunProcesses(pgid: number | undefined, marker: MarkerQuery | undefined): number[] {
   const procs = listProcesses();
   if (procs === undefined) {
     if (pgid === undefined) return [];
@@ -206,21 +215,29 @@ export function findRunProcesses(pgid: number | undefined, marker: SpawnRequest[
       return [];
     }
   }
-  const needle = marker ? `${marker.name}=${marker.value}\0` : undefined;
   const found: number[] = [];
   for (const p of procs) {
     if (p.pid === process.pid || p.state === 'Z') continue;
     if (pgid !== undefined && p.pgrp === pgid) {
       found.push(p.pid);
-    } else if (needle !== undefined && readEnviron(p.pid)?.includes(needle)) {
+    } else if (marker !== undefined && markerMatches(readEnviron(p.pid), marker)) {
       found.push(p.pid);
     }
   }
   return found;
 }
 
-/** Kill every process that carries `marker` (leftovers of an earlier attempt of the same run). */
-export async function killMarkedProcesses(marker: SpawnRequest['marker'], graceMs: number): Promise<number> {
+function markerMatches(environ: string | undefined, query: MarkerQuery): boolean {
+  if (environ === undefined) return false;
+  const key = `${query.name}=`;
+  const entry = environ.split('\0').find((e) => e.startsWith(key));
+  if (entry === undefined) return false;
+  const value = entry.slice(key.length);
+  return 'value' in query ? value === query.value : value.startsWith(query.prefix) && value !== query.except;
+}
+
+/** Kill every process that `marker` matches (such as the leftovers of earlier attempts of a run). */
+export async function killMarkedProcesses(marker: MarkerQuery, graceMs: number): Promise<number> {
   const pids = findRunProcesses(undefined, marker);
   if (pids.length === 0) return 0;
   signalPids(pids, 'SIGTERM');
@@ -231,11 +248,11 @@ export async function killMarkedProcesses(marker: SpawnRequest['marker'], graceM
   return pids.length;
 }
 
-function alive(pgid: number | undefined, marker: SpawnRequest['marker'] | undefined): boolean {
+function alive(pgid: number | undefined, marker: MarkerQuery | undefined): boolean {
   return findRunProcesses(pgid, marker).length > 0;
 }
 
-function killNow(pgid: number, marker: SpawnRequest['marker'], signal: NodeJS.Signals): void {
+function killNow(pgid: number, marker: MarkerQuery, signal: NodeJS.Signals): void {
   try {
     process.kill(-pgid, signal);
   } catch {
@@ -256,7 +273,7 @@ function signalPids(pids: number[], signal: NodeJS.Signals): void {
 
 async function waitGone(
   pgid: number | undefined,
-  marker: SpawnRequest['marker'] | undefined,
+  marker: MarkerQuery | undefined,
   timeoutMs: number,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

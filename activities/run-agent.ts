@@ -58,8 +58,11 @@ export interface AgentActivityDeps {
   heartbeatIntervalMs?: number;
 }
 
-/** The environment variable, set for every agent process and its descendants, that names the execution. */
-export const EXECUTION_MARKER = 'CLAUDOMATOR_EXECUTION_ID';
+/**
+ * The environment variable, set for every agent process and its descendants, that names the run:
+ * `<executionId>:<attempt>`. Per attempt, so that an attempt never kills a later one's processes.
+ */
+export const RUN_MARKER = 'CLAUDOMATOR_RUN_ID';
 /** Where the agent writes a question for a human. */
 export const QUESTION_FILE_ENV = 'CLAUDOMATOR_QUESTION_FILE';
 /** The message that resumes a session whose run was cut off by a worker crash. */
@@ -119,7 +122,7 @@ class AgentRun {
   ) {
     this.killGraceMs = deps.killGraceMs ?? 5_000;
     this.heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 1_000;
-    this.marker = { name: EXECUTION_MARKER, value: input.executionId };
+    this.marker = { name: RUN_MARKER, value: `${input.executionId}:${this.ctx.info.attempt}` };
   }
 
   async run(): Promise<AgentRunResult> {
@@ -149,7 +152,10 @@ class AgentRun {
 
     if (this.ctx.info.attempt > 1) {
       // The worker of an earlier attempt died; its agent may still be running in this sandbox.
-      const killed = await killMarkedProcesses(this.marker, this.killGraceMs);
+      const killed = await killMarkedProcesses(
+        { name: RUN_MARKER, prefix: `${input.executionId}:`, except: this.marker.value },
+        this.killGraceMs,
+      );
       if (killed > 0) this.ctx.log.warn('Killed processes left by an earlier attempt', { ...this.scope(), killed });
     }
     // A question counts only when written by this attempt.
@@ -396,7 +402,7 @@ class AgentRun {
   ): Promise<ChangeStats | undefined> {
     try {
       return await changeStats(dir, baseSha, {
-        scratchIndex: path.join(paths.artifactDir, 'changes.index'),
+        scratchIndex: path.join(paths.artifactDir, `changes-${randomUUID()}.index`),
         exclude: ORCHESTRATOR_PATHS,
       });
     } catch (err) {

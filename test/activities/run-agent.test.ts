@@ -124,7 +124,7 @@ describe('runAgent: success with changes', () => {
   );
 
   it('passes the agent its own variables and the passthrough names, and nothing else of the worker', async () => {
-    const { result, stateDir } = await run('claude', 'success', {
+    const { result, stateDir, input } = await run('claude', 'success', {
       env: {
         ANTHROPIC_API_KEY: 'sk-ant-test-123456',
         DATABASE_URL: 'postgres://secret@db/claudomator',
@@ -138,7 +138,7 @@ describe('runAgent: success with changes', () => {
     expect(call.envNames).not.toContain('DATABASE_URL');
     expect(call.envNames).not.toContain('TEMPORAL_API_KEY');
     expect(call.envNames).not.toContain('AWS_SECRET_ACCESS_KEY');
-    expect(call.env.CLAUDOMATOR_EXECUTION_ID).toBeDefined();
+    expect(call.env.CLAUDOMATOR_RUN_ID).toBe(`${input.executionId}:1`);
     if (process.getuid?.() === 0) expect(call.env.IS_SANDBOX).toBe('1');
     expect(call.argv.slice(0, 4)).toEqual(['-p', '--output-format', 'stream-json', '--verbose']);
     expect(call.argv).toEqual(expect.arrayContaining(['--permission-mode', 'bypassPermissions', '--add-dir']));

@@ -131,14 +131,14 @@ export function groupMembers(pgid: number): number[] {
     .map(Number);
 }
 
-/** Live processes whose environment carries `CLAUDOMATOR_EXECUTION_ID=<executionId>`. */
+/** Live processes of any attempt of the execution (`CLAUDOMATOR_RUN_ID=<executionId>:<attempt>` in their environment). */
 export function markedProcesses(executionId: string): number[] {
-  const needle = `CLAUDOMATOR_EXECUTION_ID=${executionId}\0`;
+  const needle = `\0CLAUDOMATOR_RUN_ID=${executionId}:`;
   return readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)
     .filter((e) => {
       try {
-        return isAlive(Number(e)) && readFileSync(`/proc/${e}/environ`, 'latin1').includes(needle);
+        return isAlive(Number(e)) && `\0${readFileSync(`/proc/${e}/environ`, 'latin1')}`.includes(needle);
       } catch {
         return false;
       }
