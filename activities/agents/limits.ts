@@ -66,10 +66,10 @@ export function parseWallClock(expr: string, now: number, zone: string = localZo
   let hour = 0;
   let minute = 0;
   if (hourText !== undefined) {
-    hour = Number(hourText) % 12;
-    if (/^p/i.test(ampm ?? '')) hour += 12;
+    const clock = Number(hourText);
     minute = Number(minuteText ?? 0);
-    if (hour > 23 || minute > 59) return undefined;
+    if (clock < 1 || clock > 12 || minute > 59) return undefined;
+    hour = (clock % 12) + (/^p/i.test(ampm ?? '') ? 12 : 0);
   }
 
   const today = wallParts(now, tz);
