@@ -47,13 +47,13 @@ export class MessagesApiServer {
   private constructor(private readonly server: http.Server) {}
 
   static async start(script: ScriptedReply[] = []): Promise<MessagesApiServer> {
-    let self: MessagesApiServer | undefined;
-    const server = http.createServer((req, res) => {
-      self?.handle(req, res).catch((err: unknown) => {
+    const server = http.createServer();
+    const self = new MessagesApiServer(server);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      self.handle(req, res).catch((err: unknown) => {
         res.destroy(err instanceof Error ? err : new Error(String(err)));
       });
     });
-    self = new MessagesApiServer(server);
     self.push(...script);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
