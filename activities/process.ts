@@ -10,13 +10,16 @@
  * and every process whose `/proc/<pid>/environ` holds the marker: SIGTERM, then SIGKILL after a grace
  * period, then it waits until none is left. On systems without `/proc` only the group is signalled.
  *
- * The output path is built for volume: chunks go straight to the log file streams (with backpressure),
- * lines are cut with `Buffer.indexOf`, only lines starting with `{` are decoded, and only the last few
- * kilobytes of each stream are kept in memory (for error messages).
+ * The output path is built for volume: the CLI writes its stdout and stderr straight into the log files
+ * (inherited descriptors, appended after earlier attempts), so its output never passes through the
+ * worker and a slow reader can never stall the agent. The worker follows stdout from the file as it
+ * grows, cuts lines with `Buffer.indexOf` and hands on only lines starting with `{`; stderr is only
+ * measured, and its tail read at the end. A grandchild that keeps the descriptors open cannot hang the
+ * end of a run either, as it would with pipes. Only the last few kilobytes of each stream stay in memory.
  */
-import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { execa } from 'execa';
 
 /** What to run and where its output goes. */
@@ -30,8 +33,11 @@ export interface SpawnRequest {
   stderrPath: string;
   /** Set in the environment of the process; every descendant that keeps its environment is found by it. */
   marker: Marker;
-  /** Gets each complete stdout line that starts with `{`, up to `maxLineBytes` (longer lines are skipped). */
-  onLine?: (line: string) => void;
+  /**
+   * Gets each complete stdout line that starts with `{`, up to `maxLineBytes` (longer lines are skipped),
+   * as a view valid only during the call.
+   */
+  onLine?: (line: Buffer) => void;
   maxLineBytes?: number;
   /** Bytes of each stream kept for error messages. */
   tailBytes?: number;
@@ -65,56 +71,77 @@ export class SpawnError extends Error {
 
 const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
 const DEFAULT_TAIL_BYTES = 16 * 1024;
+const READ_BLOCK_BYTES = 4 * 1024 * 1024;
+/** How often the log files are checked for new output when there was none. */
+const IDLE_POLL_MS = 25;
 const NEWLINE = 0x0a;
 const OPEN_BRACE = 0x7b;
 
 /** A running agent process and its process group. */
 export class AgentProcess {
-  private bytesSeen = 0;
-  private readonly stdoutTailBuf: TailBuffer;
-  private readonly stderrTailBuf: TailBuffer;
+  private readonly stdout: LogReader;
+  private readonly stderr: LogReader;
   private exitInfo: ProcessExit | undefined;
 
-  /** Resolves when the process has exited and both log files are flushed. */
+  /** Resolves when the process has exited, its leftovers are gone and its output is read to the end. */
   readonly done: Promise<ProcessExit>;
 
   private constructor(
     readonly pid: number,
     private readonly marker: Marker,
-    tailBytes: number,
+    stdout: LogReader,
+    stderr: LogReader,
     start: (self: AgentProcess) => Promise<ProcessExit>,
   ) {
-    this.stdoutTailBuf = new TailBuffer(tailBytes);
-    this.stderrTailBuf = new TailBuffer(tailBytes);
+    this.stdout = stdout;
+    this.stderr = stderr;
     this.done = start(this);
   }
 
   /** Start `request.file`; throws `SpawnError` if it cannot be started. */
   static async spawn(request: SpawnRequest): Promise<AgentProcess> {
-    const stdoutFile = createWriteStream(request.stdoutPath, { flags: 'a' });
-    const stderrFile = createWriteStream(request.stderrPath, { flags: 'a' });
-    await Promise.all([once(stdoutFile, 'open'), once(stderrFile, 'open')]);
+    const tailBytes = request.tailBytes ?? DEFAULT_TAIL_BYTES;
+    const lines = new LineSplitter(request.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, request.onLine);
+    // The CLI writes straight into the log files (appending after earlier attempts): its output never
+    // passes through this process, so a slow reader can neither stall the agent nor lose a byte.
+    const stdoutFd = openSync(request.stdoutPath, 'a');
+    const stderrFd = openSync(request.stderrPath, 'a');
+    const stdout = new LogReader(
+      request.stdoutPath,
+      fstatSync(stdoutFd).size,
+      tailBytes,
+      request.onLine ? (chunk) => lines.push(chunk) : undefined,
+    );
+    const stderr = new LogReader(request.stderrPath, fstatSync(stderrFd).size, tailBytes);
 
-    const subprocess = execa(request.file, [...request.args], {
-      cwd: request.cwd,
-      env: { ...request.env, [request.marker.name]: request.marker.value },
-      extendEnv: false,
-      // Its own process group, so that one signal reaches the CLI and the children in its group.
-      detached: true,
-      // An open stdin pipe makes Claude wait and Codex read it into the prompt.
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      reject: false,
-      // We kill the whole group ourselves; execa would signal only the direct child.
-      forceKillAfterDelay: false,
-    });
+    const start = () =>
+      execa(request.file, [...request.args], {
+        cwd: request.cwd,
+        env: { ...request.env, [request.marker.name]: request.marker.value },
+        extendEnv: false,
+        // Its own process group, so that one signal reaches the CLI and the children in its group.
+        detached: true,
+        // An open stdin pipe makes Claude wait and Codex read it into the prompt.
+        stdin: 'ignore',
+        // Any open descriptor is handed to spawn as it is; execa's types only spell out 3 to 9.
+        stdout: stdoutFd as 3,
+        stderr: stderrFd as 3,
+        buffer: false,
+        reject: false,
+        // We kill the whole group ourselves; execa would signal only the direct child.
+        forceKillAfterDelay: false,
+      });
+    let subprocess: ReturnType<typeof start>;
+    try {
+      subprocess = start();
+    } finally {
+      // The child has its own copies.
+      closeSync(stdoutFd);
+      closeSync(stderrFd);
+    }
 
     if (subprocess.pid === undefined) {
       const result = await subprocess;
-      stdoutFile.end();
-      stderrFile.end();
       const code = 'code' in result && typeof result.code === 'string' ? result.code : undefined;
       throw new SpawnError(
         request.file,
@@ -128,53 +155,29 @@ export class AgentProcess {
     const onExit = (): void => killNow(pid, marker, 'SIGKILL');
     process.once('exit', onExit);
 
-    return new AgentProcess(pid, marker, request.tailBytes ?? DEFAULT_TAIL_BYTES, async (self) => {
-      const lines = new LineSplitter(request.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, request.onLine);
-      const stdout = subprocess.stdout;
-      const stderr = subprocess.stderr;
-      stdout.on('data', (chunk: Buffer) => {
-        self.bytesSeen += chunk.length;
-        self.stdoutTailBuf.push(chunk);
-        lines.push(chunk);
-      });
-      stderr.on('data', (chunk: Buffer) => {
-        self.bytesSeen += chunk.length;
-        self.stderrTailBuf.push(chunk);
-      });
-      stdout.pipe(stdoutFile);
-      stderr.pipe(stderrFile);
-
-      // The CLI's exit is the end of the run, even if a grandchild still holds the pipes open:
-      // leftovers are killed, which closes the pipes and lets the streams end.
-      const [exitCode, signal] = (await once(subprocess, 'exit')) as [number | null, NodeJS.Signals | null];
-      self.exitInfo = { exitCode: exitCode ?? undefined, signal: signal ?? undefined };
-      await self.terminate(2_000);
-      // A process that escaped both the group and the marker (it wiped its environment) may still hold
-      // the pipes: stop reading after a while rather than wait for it forever.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        subprocess,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            stdout.destroy();
-            stderr.destroy();
-            resolve();
-          }, 5_000);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!stdoutFile.writableEnded) stdoutFile.end();
-      if (!stderrFile.writableEnded) stderrFile.end();
-      await Promise.all([finished(stdoutFile), finished(stderrFile)]);
-      lines.end();
-      process.removeListener('exit', onExit);
+    return new AgentProcess(pid, marker, stdout, stderr, async (self) => {
+      let finish = (): void => undefined;
+      const finished = new Promise<void>((resolve) => (finish = resolve));
+      const reading = readLogs([stdout, stderr], finished);
+      try {
+        const [exitCode, signal] = (await once(subprocess, 'exit')) as [number | null, NodeJS.Signals | null];
+        self.exitInfo = { exitCode: exitCode ?? undefined, signal: signal ?? undefined };
+        // The CLI's exit ends the run: what it left running is killed before the logs are read to the end.
+        await self.terminate(2_000);
+        await subprocess;
+      } finally {
+        finish();
+        await reading;
+        lines.end();
+        process.removeListener('exit', onExit);
+      }
       return self.exitInfo;
     });
   }
 
-  /** Bytes of stdout and stderr seen so far. */
+  /** Bytes of stdout and stderr read so far (output lags the process by at most a poll interval). */
   get bytes(): number {
-    return this.bytesSeen;
+    return this.stdout.bytes + this.stderr.bytes;
   }
 
   /** Whether the CLI itself has exited (its leftovers may still be being killed). */
@@ -183,11 +186,11 @@ export class AgentProcess {
   }
 
   stdoutTail(): string {
-    return this.stdoutTailBuf.text();
+    return this.stdout.tail.text();
   }
 
   stderrTail(): string {
-    return this.stderrTailBuf.text();
+    return this.stderr.tail.text();
   }
 
   /**
@@ -322,7 +325,95 @@ function readEnviron(pid: number): string | undefined {
   }
 }
 
-/** Cuts a byte stream into lines; passes on only lines that start with `{`, decoded, without `\r\n`. */
+/**
+ * Follows a log file from an offset as it grows. With `onBlock`, it reads every byte and hands each block
+ * on (stdout, for the parser); without, it only tracks the size and reads the tail at the end (stderr, and
+ * the output of agents that have no events), which costs nothing per byte.
+ */
+class LogReader {
+  readonly tail: TailBuffer;
+  private handle: FileHandle | undefined;
+  private position: number;
+  private size: number;
+
+  constructor(
+    private readonly path: string,
+    private readonly start: number,
+    private readonly tailBytes: number,
+    private readonly onBlock?: (block: Buffer) => void,
+  ) {
+    this.position = start;
+    this.size = start;
+    this.tail = new TailBuffer(tailBytes);
+  }
+
+  /** Bytes written after the start so far. */
+  get bytes(): number {
+    return Math.max(this.position, this.size) - this.start;
+  }
+
+  /** Take in what is there now; returns the number of bytes read (always 0 when only the size is tracked). */
+  async poll(buffer: Buffer): Promise<number> {
+    this.handle ??= await open(this.path, 'r');
+    if (this.onBlock === undefined) {
+      this.size = (await this.handle.stat()).size;
+      return 0;
+    }
+    const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, this.position);
+    if (bytesRead > 0) {
+      const block = buffer.subarray(0, bytesRead);
+      this.position += bytesRead;
+      this.tail.push(block);
+      this.onBlock(block);
+    }
+    return bytesRead;
+  }
+
+  /** After the last poll: the tail of a file whose bytes were not all read. */
+  async finish(): Promise<void> {
+    if (this.onBlock !== undefined || this.handle === undefined) return;
+    this.size = (await this.handle.stat()).size;
+    const from = Math.max(this.start, this.size - this.tailBytes);
+    const buffer = Buffer.alloc(this.size - from);
+    const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, from);
+    this.tail.push(buffer.subarray(0, bytesRead));
+  }
+
+  async close(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}
+
+/** Follow the logs until `finished` resolves and everything written before it has been read. */
+async function readLogs(readers: LogReader[], finished: Promise<void>): Promise<void> {
+  const buffer = Buffer.allocUnsafe(READ_BLOCK_BYTES);
+  let done = false;
+  void finished.then(() => {
+    done = true;
+  });
+  try {
+    for (;;) {
+      // Checked before reading: once the writers are gone, one more pass that finds nothing ends it.
+      const last = done;
+      let got = 0;
+      for (const reader of readers) got += await reader.poll(buffer);
+      if (got > 0) continue;
+      if (last) break;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(resolve, IDLE_POLL_MS)))]);
+      clearTimeout(timer);
+    }
+    for (const reader of readers) await reader.finish();
+  } finally {
+    await Promise.all(readers.map((r) => r.close()));
+  }
+}
+
+/**
+ * Cuts a byte stream into lines and passes on those that start with `{`, without `\r\n`, as views into
+ * the stream's buffers: valid only during the call (copy what you keep).
+ */
 export class LineSplitter {
   private carry: Buffer[] = [];
   private carryBytes = 0;
@@ -331,7 +422,7 @@ export class LineSplitter {
 
   constructor(
     private readonly maxLineBytes: number,
-    private readonly onLine: ((line: string) => void) | undefined,
+    private readonly onLine: ((line: Buffer) => void) | undefined,
   ) {}
 
   push(chunk: Buffer): void {
@@ -345,7 +436,7 @@ export class LineSplitter {
         return;
       }
       if (this.keep) {
-        if (this.carryBytes === 0) this.emit(chunk.toString('utf8', start, trimCr(chunk, start, end)));
+        if (this.carryBytes === 0) this.onLine(chunk.subarray(start, trimCr(chunk, start, end)));
         else {
           this.hold(chunk.subarray(start, end));
           if (this.keep) this.emitCarry();
@@ -380,11 +471,7 @@ export class LineSplitter {
 
   private emitCarry(): void {
     const line = Buffer.concat(this.carry, this.carryBytes);
-    this.emit(line.toString('utf8', 0, trimCr(line, 0, line.length)));
-  }
-
-  private emit(line: string): void {
-    this.onLine?.(line);
+    this.onLine?.(line.subarray(0, trimCr(line, 0, line.length)));
   }
 }
 

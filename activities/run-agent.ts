@@ -36,11 +36,11 @@ import type {
 import {
   type AgentAdapter,
   AgentConfigError,
-  applyLine,
   type Classification,
   emptyTranscript,
   type ExitInfo,
   type InvocationContext,
+  readLine,
   type Transcript,
 } from './agents/adapter.js';
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from './agents/limits.js';
@@ -250,8 +250,7 @@ class AgentRun {
         stderrPath: paths.stderrPath,
         marker: this.marker,
         onLine: (line) => {
-          const parsed = adapter.parseLine(line);
-          applyLine(transcript, parsed);
+          const parsed = readLine(adapter, transcript, line);
           // Checked on the lines after a turn's result, so a run that ends within its last turn is not cut.
           const final = parsed?.events.some((e) => e.kind === 'result') ?? false;
           if (budget !== undefined && !final && adapter.estimateCostUsd) {

@@ -128,6 +128,27 @@ export function applyLine(t: Transcript, line: ParsedLine | undefined): Transcri
   return t;
 }
 
+/** The `type` of a JSON event line that starts `{"type":"…"`, read without decoding the line; else undefined. */
+export function sniffType(line: Buffer): string | undefined {
+  if (line.length < 11 || line.toString('latin1', 0, 9) !== '{"type":"') return undefined;
+  const end = line.indexOf(0x22, 9);
+  return end > 9 && end < 80 ? line.toString('latin1', 9, end) : undefined;
+}
+
+/**
+ * Read one raw stdout line into the transcript, as the runner does while the agent runs: events the
+ * adapter ignores are only noted by type, without decoding the line. Returns what was read.
+ */
+export function readLine(adapter: AgentAdapter, t: Transcript, line: Buffer): ParsedLine | undefined {
+  const type = sniffType(line);
+  const parsed =
+    type !== undefined && adapter.ignoredEvents.has(type)
+      ? { type, events: [] }
+      : adapter.parseLine(line.toString('utf8'));
+  applyLine(t, parsed);
+  return parsed;
+}
+
 /** How the process ended, and the ends of its streams. */
 export interface ExitInfo {
   exitCode: number | undefined;
@@ -178,6 +199,11 @@ export interface AgentAdapter {
   readonly choosesSessionId: boolean;
   /** Whether the CLI runs a model and can be resumed (false for plain commands). */
   readonly resumable: boolean;
+  /**
+   * Event types the runner need not decode while the agent runs: large (file contents, tool output) and
+   * nothing in them decides the outcome. Only their type is recorded, as the last event.
+   */
+  readonly ignoredEvents: ReadonlySet<string>;
   invocation(ctx: InvocationContext): Invocation;
   /** Read one stdout line that starts with `{`; undefined when it is not valid JSON. */
   parseLine(line: string): ParsedLine | undefined;

@@ -38,6 +38,7 @@ export const claudeAdapter: AgentAdapter = {
   type: 'claude',
   choosesSessionId: true,
   resumable: true,
+  ignoredEvents: new Set(['assistant', 'user', 'stream_event']),
 
   invocation(ctx: InvocationContext): Invocation {
     const { config } = ctx;

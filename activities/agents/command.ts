@@ -22,6 +22,7 @@ export const commandAdapter: AgentAdapter = {
   type: 'command',
   choosesSessionId: false,
   resumable: false,
+  ignoredEvents: new Set<string>(),
 
   invocation(ctx: InvocationContext): Invocation {
     const [file, ...args] = parseCommand(ctx.config.command);

@@ -6,7 +6,7 @@ import { agentEnvironment, ConfigError, loadConfig } from '../../../infra/config
 
 function split(chunks: string[], maxLineBytes = 1024): string[] {
   const lines: string[] = [];
-  const splitter = new LineSplitter(maxLineBytes, (l) => lines.push(l));
+  const splitter = new LineSplitter(maxLineBytes, (l) => lines.push(l.toString('utf8')));
   for (const c of chunks) splitter.push(Buffer.from(c));
   splitter.end();
   return lines;
@@ -26,7 +26,7 @@ describe('LineSplitter', () => {
   it('keeps multi-byte characters cut between chunks', () => {
     const bytes = Buffer.from('{"t":"·∙é"}\n');
     const lines: string[] = [];
-    const splitter = new LineSplitter(1024, (l) => lines.push(l));
+    const splitter = new LineSplitter(1024, (l) => lines.push(l.toString('utf8')));
     for (let i = 0; i < bytes.length; i += 3) splitter.push(bytes.subarray(i, i + 3));
     expect(lines).toEqual(['{"t":"·∙é"}']);
   });
