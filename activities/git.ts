@@ -32,7 +32,7 @@ export const CLAUDOMATOR_IDENTITY = {
 export async function git(
   cwd: string,
   args: readonly string[],
-  options: { env?: Record<string, string>; allowFailure?: boolean } = {},
+  options: { env?: Record<string, string>; allowFailure?: boolean; signal?: AbortSignal } = {},
 ): Promise<string> {
   const result = await execa('git', [...args], {
     cwd,
@@ -40,6 +40,7 @@ export async function git(
     stdin: 'ignore',
     reject: false,
     stripFinalNewline: true,
+    ...(options.signal ? { cancelSignal: options.signal } : {}),
   });
   if (result.exitCode !== 0 && !options.allowFailure) {
     throw new GitError(args, result.stderr || (result.message ?? 'no output'), result.exitCode);
@@ -90,15 +91,22 @@ export async function originDefaultBranch(dir: string): Promise<string | undefin
 }
 
 /** Add a worktree of `repo` at `dir` on `branch`, creating the branch from `startPoint` when given. */
-export async function addWorktree(repo: string, dir: string, branch: string, startPoint?: string): Promise<void> {
+export async function addWorktree(
+  repo: string,
+  dir: string,
+  branch: string,
+  startPoint?: string,
+  signal?: AbortSignal,
+): Promise<void> {
   await git(repo, ['worktree', 'prune']);
   const args =
     startPoint === undefined ? ['worktree', 'add', dir, branch] : ['worktree', 'add', '-b', branch, dir, startPoint];
-  await git(repo, args);
+  await git(repo, args, { signal });
 }
 
-export async function clone(url: string, dir: string, cwd: string): Promise<void> {
-  await git(cwd, ['clone', '--quiet', '--no-checkout', '--', url, dir]);
+/** Clone `url` into `dir` without checking anything out; `signal` stops a clone that takes too long. */
+export async function clone(url: string, dir: string, cwd: string, signal?: AbortSignal): Promise<void> {
+  await git(cwd, ['clone', '--quiet', '--no-checkout', '--', url, dir], { signal });
 }
 
 export async function checkout(dir: string, args: readonly string[]): Promise<void> {

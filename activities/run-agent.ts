@@ -22,7 +22,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Config } from '../infra/config.js';
-import type { Store } from '../store/index.js';
+import { NotFoundError, type Store } from '../store/index.js';
 import { hostTaskQueue } from '../workflows/definitions.js';
 import { FailureType } from '../workflows/failures.js';
 import type {
@@ -113,8 +113,11 @@ class AgentRun {
   private readonly heartbeatIntervalMs: number;
   private readonly marker: { name: string; value: string };
   private readonly started = Date.now();
-  private bytesBefore = 0;
   private sessionRecorded: string | undefined;
+  /** What earlier processes of this execution (earlier attempts included) have reported. */
+  private progress: AgentRunProgress | undefined;
+  /** The process running now and its transcript, for live progress. */
+  private live: { proc: AgentProcess; transcript: Transcript } | undefined;
 
   constructor(
     private readonly deps: AgentActivityDeps,
@@ -127,7 +130,7 @@ class AgentRun {
 
   async run(): Promise<AgentRunResult> {
     const { input } = this;
-    const { store, config } = this.deps;
+    const { config } = this.deps;
     const adapter = configured(() => adapterFor(input.agent));
     const paths = validated(() => executionPaths(config.dataDir, input.taskId, input.executionId));
     if (!(Number.isFinite(input.timeoutMs) && input.timeoutMs > 0)) {
@@ -138,17 +141,56 @@ class AgentRun {
     }
     const previous =
       this.ctx.info.attempt > 1 ? readProgress(this.ctx.info.heartbeatDetails, input.executionId) : undefined;
+    // Heartbeats start at once (a clone may take a while) and carry what earlier attempts knew, so that
+    // an attempt that dies early does not lose the session id for the next one.
+    this.progress = { ...previous, executionId: input.executionId, bytes: previous?.bytes ?? 0, paths };
+    this.beat();
+    const ticker = setInterval(() => this.beat(), this.heartbeatIntervalMs);
+    try {
+      return await this.prepareAndRun(adapter, paths, previous);
+    } catch (err) {
+      // A git command killed by the cancellation fails on its own terms; report the cancellation.
+      const { cancellationSignal } = this.ctx;
+      if (cancellationSignal.aborted && !(err instanceof CancelledFailure)) {
+        throw cancellationSignal.reason instanceof CancelledFailure
+          ? cancellationSignal.reason
+          : new CancelledFailure('cancelled');
+      }
+      throw err;
+    } finally {
+      clearInterval(ticker);
+    }
+  }
 
+  private async prepareAndRun(
+    adapter: AgentAdapter,
+    paths: ExecutionPaths,
+    previous: AgentRunProgress | undefined,
+  ): Promise<AgentRunResult> {
+    const { input } = this;
+    const { store } = this.deps;
     await mkdir(paths.artifactDir, { recursive: true });
-    const sandbox = await validatedAsync(() => prepareSandbox(paths.sandboxDir, input.repository));
-    await store.updateExecution(input.executionId, {
-      stdoutPath: paths.stdoutPath,
-      stderrPath: paths.stderrPath,
-      artifactDir: paths.artifactDir,
-      sandboxDir: paths.sandboxDir,
-    });
+    const sandbox = await validatedAsync(() =>
+      prepareSandbox(paths.sandboxDir, input.repository, { signal: this.ctx.cancellationSignal }),
+    );
+    try {
+      await store.updateExecution(input.executionId, {
+        stdoutPath: paths.stdoutPath,
+        stderrPath: paths.stderrPath,
+        artifactDir: paths.artifactDir,
+        sandboxDir: paths.sandboxDir,
+      });
+    } catch (err) {
+      if (err instanceof NotFoundError) {
+        throw ApplicationFailure.nonRetryable(
+          `execution ${input.executionId} does not exist: the task workflow creates its row (status RUNNING) before it calls runAgent`,
+          FailureType.NotFound,
+        );
+      }
+      throw err;
+    }
     const baseSha = previous?.baseSha ?? (await headSha(sandbox.dir));
-    this.bytesBefore = previous?.bytes ?? 0;
+    if (this.progress) this.progress.baseSha = baseSha;
 
     if (this.ctx.info.attempt > 1) {
       // The worker of an earlier attempt died; its agent may still be running in this sandbox.
@@ -162,13 +204,13 @@ class AgentRun {
     await rm(paths.questionFile, { force: true });
 
     const mode = this.chooseMode(adapter, previous);
-    let end = await this.attempt(adapter, mode, sandbox, paths, baseSha);
+    let end = await this.attempt(adapter, mode, sandbox, paths);
     if (mode.kind === 'recover' && end.stop === 'exited' && adapter.isUnknownSession(end.transcript, end.exit)) {
       this.ctx.log.warn('The interrupted session is unknown to the CLI; starting a fresh run', {
         ...this.scope(),
         sessionId: mode.sessionId,
       });
-      end = await this.attempt(adapter, this.newMode(adapter), sandbox, paths, baseSha);
+      end = await this.attempt(adapter, this.newMode(adapter), sandbox, paths);
     }
     return this.finish(adapter, end, mode, sandbox, paths, baseSha);
   }
@@ -198,7 +240,6 @@ class AgentRun {
     mode: Mode,
     sandbox: Sandbox,
     paths: ExecutionPaths,
-    baseSha: string,
   ): Promise<AttemptEnd> {
     const { input, ctx } = this;
     const { config } = this.deps;
@@ -277,20 +318,8 @@ class AgentRun {
       command: redact(describeCommand(invocation.file, invocation.args), env),
     });
 
-    const heartbeat = (): void => {
-      const progress: AgentRunProgress = {
-        executionId: input.executionId,
-        sessionId: transcript.sessionId,
-        bytes: this.bytesBefore + proc.bytes,
-        lastEvent: transcript.lastEventType,
-        paths,
-        baseSha,
-      };
-      ctx.heartbeat(progress);
-      this.recordSession(transcript.sessionId);
-    };
-    heartbeat();
-    const ticker = setInterval(heartbeat, this.heartbeatIntervalMs);
+    this.live = { proc, transcript };
+    this.beat();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), input.timeoutMs);
@@ -319,19 +348,39 @@ class AgentRun {
         await proc.terminate(this.killGraceMs);
       }
       const exit = await proc.done;
-      this.bytesBefore += proc.bytes;
-      heartbeat();
       return {
         transcript,
         exit: { ...exit, stderrTail: proc.stderrTail(), stdoutTail: proc.stdoutTail() },
         stop: first,
       };
     } finally {
-      clearInterval(ticker);
       clearTimeout(timer);
       // Whatever happened above, nothing of this run outlives it.
       await proc.terminate(this.killGraceMs);
+      this.progress = this.current();
+      this.live = undefined;
+      this.beat();
     }
+  }
+
+  /** The progress now: what earlier processes reported plus the running one. */
+  private current(): AgentRunProgress | undefined {
+    if (this.progress === undefined) return undefined;
+    const live = this.live;
+    if (live === undefined) return this.progress;
+    return {
+      ...this.progress,
+      sessionId: live.transcript.sessionId ?? this.progress.sessionId,
+      bytes: this.progress.bytes + live.proc.bytes,
+      lastEvent: live.transcript.lastEventType ?? this.progress.lastEvent,
+    };
+  }
+
+  private beat(): void {
+    const progress = this.current();
+    if (progress === undefined) return;
+    this.ctx.heartbeat(progress);
+    this.recordSession(progress.sessionId);
   }
 
   private async finish(

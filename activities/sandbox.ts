@@ -93,7 +93,11 @@ export interface Sandbox {
  * reused as it is (with the agent's uncommitted work); a directory that is not a checkout (a clone cut
  * short by a crash) is replaced.
  */
-export async function prepareSandbox(dir: string, repository: AgentRunInput['repository']): Promise<Sandbox> {
+export async function prepareSandbox(
+  dir: string,
+  repository: AgentRunInput['repository'],
+  options: { signal?: AbortSignal } = {},
+): Promise<Sandbox> {
   const branch = repository?.branch ?? EMPTY_SANDBOX_BRANCH;
   if (!isValidBranchName(branch))
     throw new SandboxInputError(`repository.branch "${branch}" is not a valid branch name`);
@@ -124,9 +128,9 @@ export async function prepareSandbox(dir: string, repository: AgentRunInput['rep
   }
 
   if (isLocalPath(repository.url)) {
-    await createWorktree(repository.url, dir, branch, repository.baseBranch);
+    await createWorktree(repository.url, dir, branch, repository.baseBranch, options.signal);
   } else {
-    await createClone(repository.url, dir, branch, repository.baseBranch);
+    await createClone(repository.url, dir, branch, repository.baseBranch, options.signal);
   }
   return { dir, branch, created: true };
 }
@@ -136,12 +140,18 @@ export function isLocalPath(url: string): boolean {
   return path.isAbsolute(url);
 }
 
-async function createWorktree(repo: string, dir: string, branch: string, baseBranch?: string): Promise<void> {
+async function createWorktree(
+  repo: string,
+  dir: string,
+  branch: string,
+  baseBranch: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   if (!(await exists(repo))) {
     throw new SandboxInputError(`repository.url ${repo} does not exist: give an existing repository path or a URL`);
   }
   if (await refExists(repo, `refs/heads/${branch}`)) {
-    await addWorktree(repo, dir, branch);
+    await addWorktree(repo, dir, branch, undefined, signal);
     return;
   }
   const base = baseBranch ?? (await headBranch(repo));
@@ -150,13 +160,19 @@ async function createWorktree(repo: string, dir: string, branch: string, baseBra
       `repository ${repo} has no branch ${base ?? '(no default branch)'} to create ${branch} from: set repository.baseBranch to an existing branch`,
     );
   }
-  await addWorktree(repo, dir, branch, `refs/heads/${base}`);
+  await addWorktree(repo, dir, branch, `refs/heads/${base}`, signal);
 }
 
-async function createClone(url: string, dir: string, branch: string, baseBranch?: string): Promise<void> {
+async function createClone(
+  url: string,
+  dir: string,
+  branch: string,
+  baseBranch: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const scratch = scratchPath(dir);
   try {
-    await clone(url, scratch, path.dirname(dir));
+    await clone(url, scratch, path.dirname(dir), signal);
     if (await refExists(scratch, `refs/remotes/origin/${branch}`)) {
       await checkout(scratch, ['-b', branch, '--track', `origin/${branch}`]);
     } else {

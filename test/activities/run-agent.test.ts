@@ -322,6 +322,17 @@ describe('runAgent: configuration errors are non-retryable', () => {
     expect(err3.message).toContain('no-such-tool');
   });
 
+  it('an execution row the task workflow did not create', async () => {
+    const config = fakeAgentConfig({ dataDir: path.join(root.dir, 'data'), stateDir: root.dir, scenario: 'success' });
+    const { runAgent } = createAgentActivities({ store: db.current.store, config });
+    const input = await newRun(db.current.store, { agent: 'claude' });
+    const err = await failure(
+      runIn(new MockActivityEnvironment(), runAgent, { ...input, executionId: 'never-created' }),
+    );
+    expect(err).toMatchObject({ type: FailureType.NotFound, nonRetryable: true });
+    expect(err.message).toContain('execution never-created does not exist');
+  });
+
   it('ids and branches that would leave the data dir, and a repository that is not there', async () => {
     const config = fakeAgentConfig({ dataDir: path.join(root.dir, 'data'), stateDir: root.dir, scenario: 'success' });
     const { runAgent } = createAgentActivities({ store: db.current.store, config });
