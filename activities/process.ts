@@ -77,6 +77,15 @@ const IDLE_POLL_MS = 25;
 const NEWLINE = 0x0a;
 const OPEN_BRACE = 0x7b;
 
+/**
+ * The runs of this worker process, killed when it exits (execa's `cleanup` does not apply to detached
+ * processes). One set and one listener for the process, however many agents run at once.
+ */
+const killOnExit = new Set<{ pgid: number; marker: Marker }>();
+process.on('exit', () => {
+  for (const run of killOnExit) killNow(run.pgid, run.marker, 'SIGKILL');
+});
+
 /** A running agent process and its process group. */
 export class AgentProcess {
   private readonly stdout: LogReader;
@@ -151,9 +160,8 @@ export class AgentProcess {
     }
     const pid = subprocess.pid;
     const marker = request.marker;
-    // A worker that exits normally takes its agents with it (execa's `cleanup` does not apply to detached processes).
-    const onExit = (): void => killNow(pid, marker, 'SIGKILL');
-    process.once('exit', onExit);
+    const run = { pgid: pid, marker };
+    killOnExit.add(run);
 
     return new AgentProcess(pid, marker, stdout, stderr, async (self) => {
       let finish = (): void => undefined;
@@ -169,7 +177,7 @@ export class AgentProcess {
         finish();
         await reading;
         lines.end();
-        process.removeListener('exit', onExit);
+        killOnExit.delete(run);
       }
       return self.exitInfo;
     });
