@@ -104,7 +104,6 @@ interface AttemptEnd {
   transcript: Transcript;
   exit: ExitInfo;
   stop: 'exited' | 'timeout' | 'budget';
-  chosenSessionId?: string;
 }
 
 class AgentRun {
@@ -398,7 +397,11 @@ class AgentRun {
 
     let verdict: Classification;
     if (end.stop === 'timeout') {
-      verdict = { outcome: 'failed', error: `the run exceeded its time limit of ${formatDuration(input.timeoutMs)}` };
+      verdict = {
+        outcome: 'failed',
+        error: `the run exceeded its time limit of ${formatDuration(input.timeoutMs)}`,
+        costUsd: adapter.estimateCostUsd?.(t) ?? t.result?.costUsd,
+      };
     } else if (end.stop === 'budget') {
       verdict = {
         outcome: 'budget_exceeded',
