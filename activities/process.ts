@@ -49,8 +49,11 @@ export interface Marker {
   value: string;
 }
 
-/** Which marked processes to find: those with exactly `value`, or with a value starting `prefix` (other than `except`). */
-export type MarkerQuery = Marker | { name: string; prefix: string; except?: string };
+/**
+ * Which marked processes to find: those with exactly `value`, or with a value starting `prefix` (other
+ * than `except`). `startedAfter` (clock ticks since boot) skips older processes without reading them.
+ */
+export type MarkerQuery = (Marker | { name: string; prefix: string; except?: string }) & { startedAfter?: number };
 
 export interface ProcessExit {
   exitCode: number | undefined;
@@ -81,7 +84,7 @@ const OPEN_BRACE = 0x7b;
  * The runs of this worker process, killed when it exits (execa's `cleanup` does not apply to detached
  * processes). One set and one listener for the process, however many agents run at once.
  */
-const killOnExit = new Set<{ pgid: number; marker: Marker }>();
+const killOnExit = new Set<{ pgid: number; marker: MarkerQuery }>();
 process.on('exit', () => {
   for (const run of killOnExit) killNow(run.pgid, run.marker, 'SIGKILL');
 });
@@ -97,7 +100,7 @@ export class AgentProcess {
 
   private constructor(
     readonly pid: number,
-    private readonly marker: Marker,
+    private readonly marker: MarkerQuery,
     stdout: LogReader,
     stderr: LogReader,
     start: (self: AgentProcess) => Promise<ProcessExit>,
@@ -122,6 +125,8 @@ export class AgentProcess {
       request.onLine ? (chunk) => lines.push(chunk) : undefined,
     );
     const stderr = new LogReader(request.stderrPath, fstatSync(stderrFd).size, tailBytes);
+    // Only processes started from now on can belong to this run: older ones need not be looked at.
+    const marker: MarkerQuery = { ...request.marker, startedAfter: ticksNow() };
 
     const start = () =>
       execa(request.file, [...request.args], {
@@ -159,7 +164,6 @@ export class AgentProcess {
       );
     }
     const pid = subprocess.pid;
-    const marker = request.marker;
     const run = { pgid: pid, marker };
     killOnExit.add(run);
 
@@ -231,7 +235,11 @@ export function findRunProcesses(pgid: number | undefined, marker: MarkerQuery |
     if (p.pid === process.pid || p.state === 'Z') continue;
     if (pgid !== undefined && p.pgrp === pgid) {
       found.push(p.pid);
-    } else if (marker !== undefined && markerMatches(readEnviron(p.pid), marker)) {
+    } else if (
+      marker !== undefined &&
+      !(marker.startedAfter !== undefined && p.startTime < marker.startedAfter) &&
+      markerMatches(readEnviron(p.pid), marker)
+    ) {
       found.push(p.pid);
     }
   }
@@ -299,6 +307,8 @@ interface ProcInfo {
   pid: number;
   state: string;
   pgrp: number;
+  /** Clock ticks after boot. */
+  startTime: number;
 }
 
 /** Every process from /proc, or undefined where there is no /proc. */
@@ -320,9 +330,21 @@ function listProcesses(): ProcInfo[] | undefined {
     }
     // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.push({ pid: Number(entry), state: fields[0] ?? '?', pgrp: Number(fields[2]) });
+    out.push({ pid: Number(entry), state: fields[0] ?? '?', pgrp: Number(fields[2]), startTime: Number(fields[19]) });
   }
   return out;
+}
+
+/**
+ * Clock ticks since boot, a second early (a margin for rounding), in the unit of /proc/<pid>/stat's start
+ * time (USER_HZ, 100 on Linux); undefined without /proc.
+ */
+function ticksNow(): number | undefined {
+  try {
+    return Math.floor(parseFloat(readFileSync('/proc/uptime', 'utf8')) * 100) - 100;
+  } catch {
+    return undefined;
+  }
 }
 
 function readEnviron(pid: number): string | undefined {
