@@ -43,7 +43,7 @@ export const codexAdapter: AgentAdapter = {
   type: 'codex',
   choosesSessionId: false,
   resumable: true,
-  ignoredEvents: new Set<string>(),
+  ignoredEvents: new Set(['item.started', 'item.updated']),
 
   invocation(ctx: InvocationContext): Invocation {
     const model = ctx.config.model ? ['--model', ctx.config.model] : [];

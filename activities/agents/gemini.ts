@@ -34,7 +34,7 @@ export const geminiAdapter: AgentAdapter = {
   type: 'gemini',
   choosesSessionId: true,
   resumable: true,
-  ignoredEvents: new Set(['tool_use', 'tool_result']),
+  ignoredEvents: new Set(['tool_result']),
 
   invocation(ctx: InvocationContext): Invocation {
     const args: string[] = [];

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   type AgentAdapter,
-  applyLine,
+  readLine,
   emptyTranscript,
   type ExitInfo,
   type Transcript,
@@ -13,11 +13,11 @@ export function fixture(agent: string, name: string): string {
   return readFileSync(fileURLToPath(new URL(`../../fixtures/${agent}/${name}.jsonl`, import.meta.url)), 'utf8');
 }
 
-/** The transcript of a fixture, and its non-JSON lines as the stdout tail. */
+/** The transcript of a fixture read as the runner reads it, and the whole text as the stdout tail. */
 export function transcriptOf(adapter: AgentAdapter, name: string): { t: Transcript; stdoutTail: string } {
   const text = fixture(adapter.type, name);
   const t = emptyTranscript();
-  for (const line of text.split('\n')) if (line.startsWith('{')) applyLine(t, adapter.parseLine(line));
+  for (const line of text.split('\n')) if (line.startsWith('{')) readLine(adapter, t, Buffer.from(line));
   return { t, stdoutTail: text };
 }
 
