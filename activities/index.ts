@@ -16,6 +16,7 @@ import { createHealthActivities } from './health.js';
 import { createHostActivities } from './host.js';
 import { createPoolActivities } from './pool.js';
 import { createRecordActivities } from './record.js';
+import { createAgentActivities } from './run-agent.js';
 
 export interface ActivityDeps {
   store: Store;
@@ -36,6 +37,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
 export function createAgentHostActivities(deps: ActivityDeps) {
   return {
     ...createHostActivities(deps),
+    ...createAgentActivities(deps),
   };
 }
 

@@ -3,7 +3,7 @@
  *
  * `loadConfig(env)` returns a frozen, typed object or throws one `ConfigError` that lists every bad
  * variable with what it expects. Nothing else in the code base reads `process.env` (the agent runner
- * passes selected variables through to agent processes, by the rules in `agentEnvPassthrough`).
+ * passes selected variables through to agent processes, by the rules in `agentEnvironment`).
  * The Temporal connection comes from `@temporalio/envconfig`, which reads TEMPORAL_ADDRESS,
  * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML config file.
  */
@@ -31,7 +31,8 @@ export const ENV_VARS = {
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
   CLAUDOMATOR_DEPLOYMENT_NAME: 'Worker Deployment name for Worker Versioning (default claudomator)',
   CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
-  CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'Extra environment variable names (comma-separated) passed to agent processes',
+  CLAUDOMATOR_AGENT_ENV_PASSTHROUGH:
+    'Extra environment variable names passed to agent processes, comma-separated; NAME_* passes a prefix',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
@@ -96,6 +97,11 @@ export interface Config {
   healthPort: number | undefined;
   /** A prebuilt workflow bundle to load; undefined: worker/bundle.ts decides. */
   workflowBundlePath: string | undefined;
+  /**
+   * The environment agent processes get (computed by `agentEnvironment`): a minimal base, the agents'
+   * own variables and the names in CLAUDOMATOR_AGENT_ENV_PASSTHROUGH. Never log it: it holds API keys.
+   */
+  agentEnv: Readonly<Record<string, string>>;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
@@ -264,12 +270,71 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     workflowBundlePath: parse('CLAUDOMATOR_WORKFLOW_BUNDLE', undefined as string | undefined, 'a file path', (raw) =>
       path.resolve(raw),
     ),
+    agentEnv: Object.freeze(
+      agentEnvironment(
+        env,
+        parse(
+          'CLAUDOMATOR_AGENT_ENV_PASSTHROUGH',
+          [] as string[],
+          'comma-separated variable names (letters, digits, _), each optionally ending in * for a prefix',
+          (raw) => {
+            const names = raw
+              .split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== '');
+            return names.every((n) => /^[A-Za-z_][A-Za-z0-9_]*\*?$/.test(n)) ? names : undefined;
+          },
+        ),
+      ),
+    ),
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+}
+
+/** Variables every agent process gets when the worker has them: enough for a shell, git, TLS and proxies. */
+export const AGENT_BASE_ENV = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TMPDIR',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'NODE_EXTRA_CA_CERTS',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'IS_SANDBOX',
+] as const;
+
+/** Prefixes of the agents' own variables (API keys, base URLs, CLI settings), passed through as they are. */
+export const AGENT_ENV_PREFIXES = ['LC_', 'ANTHROPIC_', 'CLAUDE_', 'GEMINI_', 'GOOGLE_', 'OPENAI_', 'CODEX_'] as const;
+
+/**
+ * The environment of agent processes: the base variables, every variable with an agent prefix, and the
+ * operator's extra names (`NAME` or `PREFIX*`). Everything else the worker has (database URLs, Temporal
+ * keys, cloud credentials) stays out of reach of the agent and of the shells it starts.
+ */
+export function agentEnvironment(env: Env, passthrough: readonly string[] = []): Record<string, string> {
+  const exact = new Set<string>([...AGENT_BASE_ENV, ...passthrough.filter((n) => !n.endsWith('*'))]);
+  const prefixes = [...AGENT_ENV_PREFIXES, ...passthrough.filter((n) => n.endsWith('*')).map((n) => n.slice(0, -1))];
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    if (exact.has(name) || prefixes.some((p) => name.startsWith(p))) out[name] = value;
+  }
+  return out;
 }
 
 function isAgentType(name: string | undefined): name is AgentType {

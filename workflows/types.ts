@@ -272,6 +272,8 @@ export interface AgentRunProgress {
   /** The type of the last structured event seen. */
   lastEvent?: string;
   paths: ExecutionPaths;
+  /** The sandbox's HEAD before the first attempt: a retry counts changes from the same commit. */
+  baseSha?: string;
 }
 
 // ---- Agent pool ---------------------------------------------------------------------------------

@@ -1,0 +1,180 @@
+/**
+ * A local stand-in for the Anthropic Messages API, to drive the real `claude` CLI with scripted model
+ * replies (`ANTHROPIC_BASE_URL=<server.url>`).
+ *
+ * Each `POST /v1/messages` takes the next scripted reply: a text answer (`end_turn`), a tool call
+ * (`tool_use`; the CLI runs the tool and comes back with its result), or an HTTP error (a 429 with
+ * `retry-after`). Replies stream as server-sent events in the shapes the CLI needs: `message_start`,
+ * per block `content_block_start` / `content_block_delta` / `content_block_stop`, `message_delta` with the
+ * stop reason, `message_stop`. Every request is recorded (time, headers, body). A request after the
+ * script ran out gets a 400 whose message names both counts (so the CLI's result shows it), and
+ * `assertDone()` throws with the same message; so does a script that was not used up.
+ */
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type ScriptedReply =
+  /** A final answer. */
+  | { text: string }
+  /** A tool call, optionally after some text. */
+  | { toolUse: { name: string; input: Record<string, unknown> }; text?: string }
+  /** An HTTP error such as a 429 (`headers` may carry `retry-after`). */
+  | { status: number; headers?: Record<string, string>; error?: { type: string; message: string } };
+
+export interface MessagesRequest {
+  model: string;
+  stream?: boolean;
+  system?: Array<{ type: string; text: string }> | string;
+  messages: Array<{ role: 'user' | 'assistant'; content: string | Array<Record<string, unknown>> }>;
+  tools?: Array<{ name: string }>;
+}
+
+export interface RecordedRequest {
+  at: number;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: MessagesRequest;
+}
+
+export class MessagesApiServer {
+  /** Every `POST /v1/messages`, in order. */
+  readonly requests: RecordedRequest[] = [];
+  private readonly script: ScriptedReply[] = [];
+  private served = 0;
+  private overrun: string | undefined;
+
+  private constructor(private readonly server: http.Server) {}
+
+  static async start(script: ScriptedReply[] = []): Promise<MessagesApiServer> {
+    const server = http.createServer();
+    const self = new MessagesApiServer(server);
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      self.handle(req, res).catch((err: unknown) => {
+        res.destroy(err instanceof Error ? err : new Error(String(err)));
+      });
+    });
+    self.push(...script);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return self;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Add replies to the end of the script. */
+  push(...replies: ScriptedReply[]): void {
+    this.script.push(...replies);
+  }
+
+  /** Throws if a request came after the script ran out, or if scripted replies were left unused. */
+  assertDone(): void {
+    if (this.overrun) throw new Error(this.overrun);
+    if (this.served < this.script.length) {
+      throw new Error(
+        `Scripted Messages API: ${this.script.length - this.served} of ${this.script.length} replies unused`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const path = req.url ?? '/';
+    if (req.method !== 'POST' || !path.startsWith('/v1/messages') || path.startsWith('/v1/messages/')) {
+      // The CLI probes the base URL with HEAD /; anything else is not part of the Messages API we speak.
+      res.writeHead(req.method === 'HEAD' && path === '/' ? 200 : 404).end();
+      return;
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as MessagesRequest;
+    this.requests.push({ at: Date.now(), path, headers: req.headers, body });
+
+    const reply = this.script[this.served];
+    if (reply === undefined) {
+      this.overrun = `Scripted Messages API: the script ran out: request ${this.requests.length} arrived, the script has ${this.script.length} replies`;
+      sendJson(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: this.overrun } });
+      return;
+    }
+    this.served += 1;
+    if ('status' in reply) {
+      const error = reply.error ?? {
+        type: 'rate_limit_error',
+        message: 'Number of requests has exceeded your rate limit.',
+      };
+      sendJson(res, reply.status, { type: 'error', error }, reply.headers);
+      return;
+    }
+    streamMessage(res, body.model, this.served, reply);
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+function streamMessage(
+  res: http.ServerResponse,
+  model: string,
+  n: number,
+  reply: Exclude<ScriptedReply, { status: number }>,
+): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const send = (type: string, data: Record<string, unknown>): void => {
+    res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  };
+  send('message_start', {
+    message: {
+      id: `msg_scripted_${n}`,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 100, output_tokens: 1 },
+    },
+  });
+  let index = 0;
+  if (reply.text !== undefined) {
+    send('content_block_start', { index, content_block: { type: 'text', text: '' } });
+    send('content_block_delta', { index, delta: { type: 'text_delta', text: reply.text } });
+    send('content_block_stop', { index });
+    index += 1;
+  }
+  if ('toolUse' in reply) {
+    const id = `toolu_scripted_${n}`;
+    send('content_block_start', {
+      index,
+      content_block: { type: 'tool_use', id, name: reply.toolUse.name, input: {} },
+    });
+    send('content_block_delta', {
+      index,
+      delta: { type: 'input_json_delta', partial_json: JSON.stringify(reply.toolUse.input) },
+    });
+    send('content_block_stop', { index });
+  }
+  send('message_delta', {
+    delta: { stop_reason: 'toolUse' in reply ? 'tool_use' : 'end_turn', stop_sequence: null },
+    usage: { output_tokens: 20 },
+  });
+  send('message_stop', {});
+  res.end();
+}
+
+/** The text of every content block of a request's messages, for assertions. */
+export function requestText(request: RecordedRequest): string {
+  return JSON.stringify(request.body.messages);
+}
+
+/** The system prompt of a request as one string. */
+export function systemText(request: RecordedRequest): string {
+  const { system } = request.body;
+  return typeof system === 'string' ? system : (system ?? []).map((b) => b.text).join('\n');
+}
