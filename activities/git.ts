@@ -56,6 +56,15 @@ export async function isWorkTreeRoot(dir: string): Promise<boolean> {
   return (await realpath(top)) === (await realpath(dir));
 }
 
+/** Whether `dir` is a linked worktree (it shares refs with its repository, so its commits need no push). */
+export async function isLinkedWorktree(dir: string): Promise<boolean> {
+  const [gitDir, commonDir] = await Promise.all([
+    git(dir, ['rev-parse', '--absolute-git-dir']),
+    git(dir, ['rev-parse', '--path-format=absolute', '--git-common-dir']),
+  ]);
+  return gitDir !== commonDir;
+}
+
 /** Whether `path` is a bare repository. */
 export async function isBareRepository(path: string): Promise<boolean> {
   return (await git(path, ['rev-parse', '--is-bare-repository'], { allowFailure: true })) === 'true';

@@ -16,6 +16,7 @@ import { createHealthActivities } from './health.js';
 import { createHostActivities } from './host.js';
 import { createPoolActivities } from './pool.js';
 import { createRecordActivities } from './record.js';
+import { createPublishActivities, createRepositoryActivities } from './repository.js';
 import { createAgentActivities } from './run-agent.js';
 
 export interface ActivityDeps {
@@ -30,6 +31,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createRecordActivities(deps),
     ...createClassifyActivities(),
     ...createPoolActivities(deps),
+    ...createRepositoryActivities(),
   };
 }
 
@@ -38,6 +40,7 @@ export function createAgentHostActivities(deps: ActivityDeps) {
   return {
     ...createHostActivities(deps),
     ...createAgentActivities(deps),
+    ...createPublishActivities(),
   };
 }
 

@@ -9,6 +9,9 @@ import type {
   AgentConfig,
   Execution,
   Question,
+  StoryContext,
+  StoryState,
+  Task,
   TaskContext,
   TaskNeighbours,
   TaskOutcomeRecord,
@@ -37,16 +40,92 @@ export function createRecordActivities({ store }: { store: Store }) {
         task.projectId ? store.getProject(task.projectId) : undefined,
         task.storyId ? store.getStory(task.storyId) : undefined,
       ]);
-      // The seed's ADR-007: the repository comes from the task, else its project; the branch from the task, else its story.
+      // The seed's ADR-007: the repository comes from the task, else its project. A story's tasks each
+      // work on a branch of their own, started from the story branch and merged back into it when they
+      // succeed (two sandboxes cannot check out one branch); a validation run starts from the default
+      // branch, where the story was just merged.
       const url = task.repositoryUrl ?? project?.remoteUrl;
-      const branch = task.branch ?? story?.branch ?? `claudomator/${task.id}`;
+      const integrateInto = story && task.kind !== 'validation' ? story.branch : undefined;
+      const branch = task.branch ?? (integrateInto ? `${integrateInto}--${task.id}` : `claudomator/${task.id}`);
+      const baseBranch = integrateInto ?? project?.defaultBranch;
       return {
         task,
         dependencies: Object.fromEntries(dependencies),
         subtasks: Object.fromEntries(subtasks.map((t) => [t.id, t.state])),
         executions,
-        ...(url ? { repository: { url, branch, ...(project ? { baseBranch: project.defaultBranch } : {}) } } : {}),
+        ...(url ? { repository: { url, branch, ...(baseBranch ? { baseBranch } : {}) } } : {}),
+        ...(integrateInto ? { integrateInto } : {}),
       };
+    },
+
+    // ---- Stories ------------------------------------------------------------------------------
+
+    async loadStoryContext(storyId: string): Promise<StoryContext> {
+      const story = await store.getStory(storyId);
+      const [project, tasks] = await Promise.all([store.getProject(story.projectId), store.listTasksByStory(storyId)]);
+      return {
+        story,
+        project,
+        tasks: tasks.map((t) => ({
+          id: t.id,
+          kind: t.kind,
+          name: t.name,
+          state: t.state,
+          ...(t.parentTaskId ? { parentTaskId: t.parentTaskId } : {}),
+          ...(t.error ? { error: t.error } : {}),
+        })),
+      };
+    },
+
+    async recordStoryStatus(input: { storyId: string; status: StoryState; detail: string }): Promise<void> {
+      await store.updateStoryStatus(input.storyId, input.status, input.detail);
+    },
+
+    /**
+     * The story's validation run, or a fix task carrying a validation failure. Ids are derived from the
+     * story and the attempt, so a retried call finds the task it made.
+     */
+    async createStoryTask(input: {
+      storyId: string;
+      kind: 'validation' | 'fix';
+      attempt: number;
+      failure?: string;
+    }): Promise<Pick<Task, 'id' | 'name' | 'state'>> {
+      const story = await store.getStory(input.storyId);
+      const project = await store.getProject(story.projectId);
+      const validation = project.validation ?? {};
+      const spec =
+        input.kind === 'validation'
+          ? {
+              id: `${story.id}-validate-${input.attempt}`,
+              name: `Validate ${story.name} (run ${input.attempt})`,
+              instructions:
+                validation.instructions ??
+                `Validate the story by running: ${validation.command ?? 'the project checks'}`,
+              agent: validation.command
+                ? { type: 'command' as const, command: validation.command }
+                : { type: validation.agent ?? ('claude' as const) },
+            }
+          : {
+              id: `${story.id}-fix-${input.attempt}`,
+              name: `Fix validation of ${story.name} (attempt ${input.attempt})`,
+              instructions: [
+                "The story's validation failed after its branch was merged:",
+                '',
+                input.failure ?? '(no details)',
+                '',
+                'Fix the code on this branch so that the validation passes.',
+                ...(validation.command ? ['', `The validation runs: ${validation.command}`] : []),
+                ...(validation.instructions ? ['', `Validation instructions: ${validation.instructions}`] : []),
+              ].join('\n'),
+              agent: { type: validation.agent && validation.agent !== 'any' ? validation.agent : ('claude' as const) },
+            };
+      const { task } = await store.createTask({ ...spec, kind: input.kind, storyId: story.id, projectId: project.id });
+      return { id: task.id, name: task.name, state: task.state };
+    },
+
+    async loadTaskError(taskId: string): Promise<string | undefined> {
+      return (await store.getTask(taskId)).error;
     },
 
     /** The state of each subtask now (a parent checks them when its own run succeeds). */

@@ -12,7 +12,7 @@ import {
 } from '../store/index.js';
 import { SpecValidationError, type SpecIssue } from '../workflows/specs.js';
 
-export type ErrorCode = 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'UNAVAILABLE';
+export type ErrorCode = 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'UNAVAILABLE' | 'TIMEOUT';
 
 export abstract class ClaudomatorError extends Error {
   abstract readonly code: ErrorCode;
@@ -77,6 +77,12 @@ export class UnavailableError extends ClaudomatorError {
   ) {
     super(message, hint, options);
   }
+}
+
+/** A wait gave up before the task or story reached the state asked for. */
+export class TimeoutError extends ClaudomatorError {
+  override readonly name = 'TimeoutError';
+  readonly code = 'TIMEOUT';
 }
 
 function defaultNotFoundHint(kind: EntityKind): string {

@@ -5,14 +5,29 @@
  * Input is validated with the spec schemas of `workflows/specs.ts`; every error is one of the typed
  * errors of `client/errors.ts`, which say what to do next.
  */
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../infra/config.js';
 import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
 import type { Store } from '../store/index.js';
 import { storyWorkflowId, taskWorkflowId } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
 import { parseSpec, projectSpecSchema, storySpecSchema, type ProjectSpec, type StorySpec } from '../workflows/specs.js';
-import { STORY_STATES, type HealthReport, type Project, type Story, type StoryState } from '../workflows/types.js';
+import type { TaskSpec } from '../workflows/specs.js';
+import {
+  STORY_STATES,
+  type AgentStatus,
+  type HealthReport,
+  type Project,
+  type Story,
+  type StoryState,
+  type StoryStatusView,
+  type Task,
+  type TaskFilter,
+  type TaskState,
+} from '../workflows/types.js';
+import * as pool from './agent-pool.js';
+import * as tasks from './tasks.js';
+import type { TaskDetails, WaitOptions } from './tasks.js';
 import {
   errorMessage,
   NotFoundError,
@@ -26,7 +41,21 @@ export * from './errors.js';
 export { diagnose, describeConfig, migrateDatabase, setupTemporal } from './admin.js';
 export type { DoctorCheck, DoctorReport } from './admin.js';
 export type { ProjectSpec, StorySpec } from '../workflows/specs.js';
-export type { Project, Story, StoryState } from '../workflows/types.js';
+export type { TaskSpec } from '../workflows/specs.js';
+export type {
+  AgentStatus,
+  Execution,
+  Project,
+  Story,
+  StoryState,
+  StoryStatusView,
+  Task,
+  TaskFilter,
+  TaskInteraction,
+  TaskState,
+} from '../workflows/types.js';
+export type { TaskDetails, WaitOptions } from './tasks.js';
+export { taskSettings } from './tasks.js';
 
 export interface StoryFilter {
   project?: string;
@@ -127,6 +156,102 @@ export class ClaudomatorClient {
     });
   }
 
+  // ---- Tasks ----------------------------------------------------------------------------------
+
+  /**
+   * Submit one task, a list, or `{ tasks: [...] }` (dependencies may name tasks of the same batch).
+   * Everything is checked before anything is written or started: each field, every dependency,
+   * parent, story and project, and that no dependency closes a cycle (the error shows its path).
+   * A repeated idempotency key returns the task of the first submission.
+   */
+  async submitTasks(input: TaskSpec | TaskSpec[] | { tasks: TaskSpec[] }): Promise<Task[]> {
+    return translate(() => tasks.submitTasks(this, input));
+  }
+
+  async getTask(id: string): Promise<TaskDetails> {
+    return translate(() => tasks.taskDetails(this, id));
+  }
+
+  async listTasks(filter: TaskFilter = {}): Promise<Task[]> {
+    return translate(() => tasks.listTasks(this, filter));
+  }
+
+  /** Answer a blocked task's question: the same agent session resumes in the same sandbox. */
+  async answerQuestion(taskId: string, answer: string, by?: string): Promise<{ executionId: string }> {
+    return translate(() => tasks.answerQuestion(this, taskId, answer, by));
+  }
+
+  /** Cancel a task: its agent's process group is killed, its slot released; it ends CANCELLED. */
+  async cancelTask(taskId: string): Promise<Task> {
+    return translate(() => tasks.cancelTask(this, taskId));
+  }
+
+  /** Run a FAILED, TIMED_OUT, CANCELLED or BUDGET_EXCEEDED task again; with `message`, resume its last session. */
+  async retryTask(taskId: string, options: { message?: string } = {}): Promise<Task> {
+    return translate(() => tasks.retryTask(this, taskId, options));
+  }
+
+  /** Wait for a task to reach one of `until` (default: settled, or waiting for an answer). */
+  async waitForTask(taskId: string, options: WaitOptions<TaskState> = {}): Promise<Task> {
+    return translate(() => tasks.waitForTask(this, taskId, options));
+  }
+
+  // ---- Story runs -----------------------------------------------------------------------------
+
+  /** Start the story's workflow (or restart it after NEEDS_FIX/FAILED); a running story is left as it is. */
+  async startStory(storyId: string): Promise<Story> {
+    return translate(() => tasks.startStory(this, storyId));
+  }
+
+  async cancelStory(storyId: string): Promise<void> {
+    return translate(() => tasks.cancelStory(this, storyId));
+  }
+
+  /** The running story's step, tasks and fix loop, from its workflow; undefined when it is not running. */
+  async storyProgress(storyId: string): Promise<StoryStatusView | undefined> {
+    return translate(() => tasks.storyProgress(this, storyId));
+  }
+
+  /** Wait for a story to reach one of `until` (default REVIEW_READY, NEEDS_FIX or FAILED). */
+  async waitForStory(storyId: string, options: WaitOptions<StoryState> = {}): Promise<Story> {
+    return translate(() => tasks.waitForStory(this, storyId, options));
+  }
+
+  // ---- Agents ---------------------------------------------------------------------------------
+
+  /** Start the agent pool unless it runs (workers and `up` do this; tasks start it on demand too). */
+  async ensureAgentPool(): Promise<void> {
+    await pool.ensureAgentPool(this.temporal, {
+      workflowId: this.config.poolWorkflowId,
+      taskQueue: this.config.taskQueue,
+      input: pool.agentPoolInput(this.config),
+    });
+  }
+
+  /** Every agent's status from the pool (the seed's AgentStatuses). */
+  async agentStatuses(): Promise<AgentStatus[]> {
+    return this.poolCall(() => pool.getAgentStatuses(this.temporal, this.poolTarget()));
+  }
+
+  /** Acknowledge a drained agent: its failure count resets and it takes tasks again. */
+  async acknowledgeAgent(agent: string, by?: string): Promise<AgentStatus> {
+    return this.poolCall(() =>
+      pool.acknowledgeAgent(this.temporal, { agent, ...(by ? { by } : {}) }, this.poolTarget()),
+    );
+  }
+
+  async setAgentLimit(agent: string, limit: number): Promise<AgentStatus> {
+    return this.poolCall(() => pool.setAgentLimit(this.temporal, { agent, limit }, this.poolTarget()));
+  }
+
+  async pauseAgent(agent: string, options: { until?: string; reason?: string } = {}): Promise<AgentStatus> {
+    return this.poolCall(() => pool.pauseAgent(this.temporal, { agent, ...options }, this.poolTarget()));
+  }
+
+  async resumeAgent(agent: string): Promise<AgentStatus> {
+    return this.poolCall(() => pool.resumeAgent(this.temporal, { agent }, this.poolTarget()));
+  }
+
   // ---- Links and health -----------------------------------------------------------------------
 
   /** The Web UI page of a workflow. */
@@ -165,6 +290,33 @@ export class ClaudomatorClient {
   async close(): Promise<void> {
     await Promise.all([this.temporal.connection.close(), this.store.close()]);
     await this.database?.close();
+  }
+
+  private poolTarget(): pool.PoolTarget {
+    return { workflowId: this.config.poolWorkflowId };
+  }
+
+  private async poolCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof pool.AgentPoolRejectedError) {
+        throw new ValidationError(
+          err.message,
+          [{ path: 'agent', message: err.message }],
+          'See the agents with `claudomator agents`.',
+        );
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        throw new UnavailableError(
+          'worker',
+          `The agent pool (${this.config.poolWorkflowId}) is not running.`,
+          'Start a worker (`claudomator worker` or `claudomator up`): it starts the pool.',
+          { cause: err },
+        );
+      }
+      throw toClientError(err);
+    }
   }
 
   private async requireProject(id: string, why?: string): Promise<Project> {

@@ -26,6 +26,10 @@ export const ENV_VARS = {
   CLAUDOMATOR_GEMINI_BIN: 'Path of the Gemini CLI (default: gemini on PATH)',
   CLAUDOMATOR_CODEX_BIN: 'Path of the Codex CLI (default: codex on PATH)',
   CLAUDOMATOR_DEFAULT_TIMEOUT: 'Wall-clock limit of one agent run when the task sets none (default 2h)',
+  CLAUDOMATOR_AGENT_HEARTBEAT_TIMEOUT:
+    'How soon a dead agent host is noticed and its run retried elsewhere (default 60s)',
+  CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT:
+    'How long a resume waits for the host holding the sandbox before running afresh (default 10m)',
   CLAUDOMATOR_SHUTDOWN_GRACE: 'How long a stopping worker lets running activities finish (default 30s)',
   CLAUDOMATOR_WORKER_ROLE: 'What a worker runs: all, orchestration or agents (default all)',
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
@@ -85,6 +89,8 @@ export interface Config {
   agentSlots: Record<AgentType, number>;
   agentBins: Record<Exclude<AgentType, 'command'>, string>;
   defaultTimeoutMs: number;
+  agentHeartbeatTimeoutMs: number;
+  hostScheduleTimeoutMs: number;
   shutdownGraceMs: number;
   workerRole: WorkerRole;
   hostId: string;
@@ -242,6 +248,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       'a duration such as "90m" or "2h"',
       duration,
     ),
+    agentHeartbeatTimeoutMs: parse(
+      'CLAUDOMATOR_AGENT_HEARTBEAT_TIMEOUT',
+      60_000,
+      'a duration such as "30s" or "2m"',
+      duration,
+    ),
+    hostScheduleTimeoutMs: parse('CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT', 10 * 60_000, 'a duration such as "5m"', duration),
     shutdownGraceMs: parse('CLAUDOMATOR_SHUTDOWN_GRACE', 30_000, 'a duration such as "30s" or "5m"', duration),
     workerRole: parse('CLAUDOMATOR_WORKER_ROLE', 'all', `one of ${WORKER_ROLES.join(', ')}`, (raw) =>
       (WORKER_ROLES as readonly string[]).includes(raw) ? (raw as WorkerRole) : undefined,

@@ -10,7 +10,8 @@
 import type { Logger, NativeConnection } from '@temporalio/worker';
 import type { Config, WorkerRole } from '../infra/config.js';
 import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
-import { connectWorkerConnection } from '../infra/temporal.js';
+import { connectClient, connectWorkerConnection } from '../infra/temporal.js';
+import { agentPoolInput, ensureAgentPool } from '../client/agent-pool.js';
 import { Store } from '../store/index.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { createWorkers, runsOrchestration, type CreatedWorker } from './factory.js';
@@ -94,6 +95,14 @@ export async function startWorker(
       logger.info('Worker stopped', { role });
     });
 
+    // The pool would also start on the first slot request; starting it here lets `claudomator agents`
+    // answer before any task ran. Not fatal: a task starts it on demand.
+    if (runsOrchestration(role)) {
+      await ensurePool(config).catch((err: unknown) => {
+        logger.warn('Agent pool not started', { error: err instanceof Error ? err.message : String(err) });
+      });
+    }
+
     logger.info('Worker started', {
       role,
       taskQueues: workers.map((w) => w.taskQueue),
@@ -114,6 +123,19 @@ export async function startWorker(
   } catch (err) {
     await closeAll();
     throw err;
+  }
+}
+
+async function ensurePool(config: Readonly<Config>): Promise<void> {
+  const client = await connectClient(config);
+  try {
+    await ensureAgentPool(client, {
+      workflowId: config.poolWorkflowId,
+      taskQueue: config.taskQueue,
+      input: agentPoolInput(config),
+    });
+  } finally {
+    await client.connection.close();
   }
 }
 

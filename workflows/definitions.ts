@@ -12,6 +12,7 @@ import type {
   SlotGrant,
   SlotRelease,
   SlotRequest,
+  StoryStatusView,
   TaskSettledNotice,
   TaskStatus,
 } from './types.js';
@@ -93,3 +94,6 @@ export const taskStatusQuery = defineQuery<TaskStatus>('taskStatus');
 
 /** A task of the story settled (or changed in a way the story waits on). */
 export const taskSettledSignal = defineSignal<[TaskSettledNotice]>('taskSettled');
+/** A task was added to the story after it started; the story starts it. */
+export const taskAddedSignal = defineSignal<[{ taskId: string }]>('taskAdded');
+export const storyStatusQuery = defineQuery<StoryStatusView>('storyStatus');

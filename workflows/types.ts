@@ -371,8 +371,10 @@ export interface TaskContext {
   subtasks: Record<string, TaskState>;
   /** Earlier runs, oldest first: the failure history and the last session to resume. */
   executions: Execution[];
-  /** Where the agent works: the task's repository, else its project's, on the task's or story's branch. */
+  /** Where the agent works: the task's repository, else its project's, on the task's own branch. */
   repository?: { url: string; branch: string; baseBranch?: string };
+  /** For a story's work and fix tasks: the story branch the task's branch is merged into on success. */
+  integrateInto?: string;
 }
 
 /** How a task's run ended, as the bookkeeping activity records it. */
@@ -503,4 +505,33 @@ export interface AgentPoolInput {
   searchAttributes?: boolean;
   /** The state a previous run carried over. */
   state?: AgentPoolSnapshot;
+}
+
+// ---- Story workflow -----------------------------------------------------------------------------
+
+export interface StoryWorkflowInput {
+  storyId: string;
+  /** Settings for the task workflows the story starts. */
+  settings: TaskSettings;
+  /** Backoff of the deploy step (default: 5 s doubling, 5 attempts). */
+  deployRetry?: { initialIntervalMs?: number; maximumAttempts?: number };
+}
+
+/** What a story workflow loads when it starts. */
+export interface StoryContext {
+  story: Story;
+  project: Project;
+  tasks: Array<Pick<Task, 'id' | 'kind' | 'name' | 'state' | 'parentTaskId' | 'error'>>;
+}
+
+/** The story workflow's answer to `storyStatus`. */
+export interface StoryStatusView {
+  storyId: string;
+  status: StoryState;
+  /** The step it is on, in words ("waiting for 2 tasks", "merging feature/x into main", "validating"). */
+  step: string;
+  tasks: Record<string, TaskState>;
+  fixAttempts: number;
+  maxFixAttempts: number;
+  lastFailure?: string;
 }

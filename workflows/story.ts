@@ -1,0 +1,319 @@
+/**
+ * storyWorkflow (id `story-<id>`): takes a story's tasks to review.
+ *
+ * It starts the story's tasks as child workflows (and tasks added later, on `taskAdded`), follows
+ * them by the `taskSettled` signals they send, and when every task is COMPLETED or READY it merges
+ * the story branch into the project's default branch (SHIPPABLE), deploys with the project's command
+ * (DEPLOYING, retried with backoff), and validates with a validation task (VALIDATING). Success is
+ * REVIEW_READY; a failed validation starts a bounded fix loop (a fix task carrying the failure, then
+ * merge/deploy/validate again), after which NEEDS_FIX waits for a human. A merge conflict is
+ * NEEDS_FIX with the files. Status goes to Postgres first, then to search attributes and details.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  condition,
+  isCancellation,
+  log,
+  ParentClosePolicy,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import { toError } from './assert.js';
+import {
+  ProjectIdKey,
+  StoryIdKey,
+  storyStatusQuery,
+  StoryStatusKey,
+  taskAddedSignal,
+  taskSettledSignal,
+  taskWorkflowId,
+} from './definitions.js';
+import { FailureType } from './failures.js';
+import { dependencySatisfied, TERMINAL_FAILURE_STATES } from './states.js';
+import type { taskWorkflow } from './task.js';
+import type { StoryState, StoryStatusView, StoryWorkflowInput, TaskKind } from './types.js';
+
+const bookkeeping = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '500 milliseconds',
+    maximumInterval: '30 seconds',
+    nonRetryableErrorTypes: ['IllegalTransitionError', 'NotFoundError'],
+  },
+});
+
+/** Git work on the orchestration worker: a fresh clone each time; conflicts are not retried. */
+const gitOps = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: {
+    initialInterval: '5 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [FailureType.MergeConflict, FailureType.NotFound],
+  },
+});
+
+export async function storyWorkflow(input: StoryWorkflowInput): Promise<StoryStatusView> {
+  const { storyId, settings } = input;
+  const deployRetry = { initialIntervalMs: 5_000, maximumAttempts: 5, ...input.deployRetry };
+  const deploy = proxyActivities<Activities>({
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: '1 minute',
+    summary: 'deploy',
+    retry: {
+      initialInterval: deployRetry.initialIntervalMs,
+      backoffCoefficient: 2,
+      maximumInterval: '5 minutes',
+      maximumAttempts: deployRetry.maximumAttempts,
+    },
+  });
+
+  // ---- State and message handlers (registered before the first await) --------------------------
+  const view: StoryStatusView = {
+    storyId,
+    status: 'PENDING',
+    step: 'starting',
+    tasks: {},
+    fixAttempts: 0,
+    maxFixAttempts: 2,
+  };
+  const kinds: Record<string, TaskKind> = {};
+  const subtasks = new Set<string>();
+  const added: string[] = [];
+  const started = new Set<string>();
+
+  setHandler(storyStatusQuery, () => view, {
+    description: 'Where the story stands: status, step, its tasks and the fix loop.',
+  });
+  setHandler(
+    taskSettledSignal,
+    (notice) => {
+      view.tasks[notice.taskId] = notice.state;
+    },
+    { description: 'A task of this story settled; sent by the task.' },
+  );
+  setHandler(
+    taskAddedSignal,
+    ({ taskId }) => {
+      added.push(taskId);
+    },
+    { description: 'A task was added to the story after it started; the story starts it.' },
+  );
+
+  const show = (status: StoryState, step: string, extra = ''): void => {
+    view.status = status;
+    view.step = step;
+    upsertSearchAttributes([{ key: StoryStatusKey, value: status }]);
+    const rows = Object.entries(view.tasks)
+      .filter(([id]) => kinds[id] !== 'validation')
+      .map(([id, state]) => `| ${id} | ${state} |`);
+    setCurrentDetails(
+      `**${status}** — ${step}${extra ? `\n\n${extra}` : ''}${rows.length ? `\n\n| task | state |\n| --- | --- |\n${rows.join('\n')}` : ''}`,
+    );
+  };
+  const record = async (status: StoryState, step: string, extra = ''): Promise<void> => {
+    await bookkeeping.recordStoryStatus({ storyId, status, detail: step });
+    show(status, step, extra);
+  };
+
+  const startTask = async (taskId: string, name: string): Promise<void> => {
+    if (started.has(taskId)) return;
+    started.add(taskId);
+    try {
+      const child = await startChild<typeof taskWorkflow>('taskWorkflow', {
+        workflowId: taskWorkflowId(taskId),
+        args: [{ taskId, settings }],
+        staticSummary: name,
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+      });
+      // The settle signal is the source of truth; the result is a backstop for a missed signal.
+      child.result().then(
+        (result) => {
+          view.tasks[taskId] ??= result.state;
+        },
+        () => undefined,
+      );
+    } catch (err) {
+      // Already running (started by the client, or a retry): its settle signal still reaches us.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  };
+
+  // ---- Main workflow logic ------------------------------------------------------------------------
+  const context = await bookkeeping.loadStoryContext(storyId);
+  const { story, project } = context;
+  view.maxFixAttempts = story.maxFixAttempts;
+  upsertSearchAttributes([
+    { key: StoryIdKey, value: storyId },
+    { key: ProjectIdKey, value: project.id },
+  ]);
+  for (const task of context.tasks) {
+    kinds[task.id] = task.kind;
+    if (task.parentTaskId) subtasks.add(task.id);
+    view.tasks[task.id] ??= task.state;
+  }
+
+  /** Tasks that must be COMPLETED or READY before the story ships (validation runs are separate). */
+  const workTasks = (): string[] => Object.keys(view.tasks).filter((id) => kinds[id] !== 'validation');
+  const startPending = async (): Promise<void> => {
+    const fresh = await bookkeeping.loadStoryContext(storyId);
+    for (const task of fresh.tasks) {
+      kinds[task.id] = task.kind;
+      if (task.parentTaskId) subtasks.add(task.id);
+      view.tasks[task.id] ??= task.state;
+      // Subtasks are started by their parent task; settled tasks need nothing.
+      if (task.parentTaskId || kinds[task.id] === 'validation') continue;
+      const state = view.tasks[task.id]!;
+      if (state === 'PENDING' || state === 'QUEUED' || state === 'RUNNING' || state === 'BLOCKED')
+        await startTask(task.id, task.name);
+    }
+  };
+
+  try {
+    await record('IN_PROGRESS', 'creating the story branch');
+    await gitOps.ensureBranch.executeWithOptions({ summary: `create ${story.branch}` }, [
+      { remoteUrl: project.remoteUrl, branch: story.branch, from: project.defaultBranch },
+    ]);
+
+    for (;;) {
+      // 1. The tasks.
+      await startPending();
+      for (;;) {
+        const ids = workTasks();
+        const pending = ids.filter((id) => !dependencySatisfied(view.tasks[id]!));
+        if (ids.length > 0 && pending.length === 0) break;
+        const failed = pending.filter((id) => TERMINAL_FAILURE_STATES.includes(view.tasks[id]!));
+        const step =
+          ids.length === 0 ? 'waiting for tasks to be added' : `waiting for ${pending.length} of ${ids.length} tasks`;
+        const hint = failed.length
+          ? `Failed: ${failed.map((id) => `${id} (${view.tasks[id]})`).join(', ')}. Retry with \`claudomator task retry ${failed[0]}\`.`
+          : '';
+        if (view.status !== 'IN_PROGRESS' || view.step !== step) await record('IN_PROGRESS', step, hint);
+        else show('IN_PROGRESS', step, hint);
+        const snapshot = JSON.stringify(view.tasks);
+        await condition(() => added.length > 0 || JSON.stringify(view.tasks) !== snapshot);
+        if (added.length > 0) {
+          added.length = 0;
+          await startPending();
+        }
+      }
+
+      // 2. Merge the story branch into the default branch.
+      await record('SHIPPABLE', `merging ${story.branch} into ${project.defaultBranch}`);
+      try {
+        await gitOps.integrateBranch.executeWithOptions(
+          { summary: `merge ${story.branch} → ${project.defaultBranch}` },
+          [
+            {
+              remoteUrl: project.remoteUrl,
+              source: story.branch,
+              target: project.defaultBranch,
+              message: `Merge story ${storyId} (${story.name}) into ${project.defaultBranch}`,
+            },
+          ],
+        );
+      } catch (err) {
+        const failure = describe(err);
+        view.lastFailure = failure;
+        await record(
+          'NEEDS_FIX',
+          `merge conflict: ${failure}`,
+          'Resolve the conflict on the story branch, then `claudomator story start ' + storyId + '`.',
+        );
+        return view;
+      }
+
+      // 3. Deploy, when the project has a deploy command.
+      if (project.deployCommand) {
+        await record('DEPLOYING', `deploying ${project.defaultBranch}: ${project.deployCommand}`);
+        try {
+          await deploy.deployRef({
+            remoteUrl: project.remoteUrl,
+            ref: project.defaultBranch,
+            command: project.deployCommand,
+          });
+        } catch (err) {
+          const failure = describe(err);
+          view.lastFailure = failure;
+          await record(
+            'NEEDS_FIX',
+            `deploy failed: ${failure}`,
+            'Fix the deploy, then `claudomator story start ' + storyId + '`.',
+          );
+          return view;
+        }
+      }
+
+      // 4. Validate.
+      const validation = project.validation;
+      if (!validation) {
+        await record('VALIDATING', 'no validation configured');
+        await record('REVIEW_READY', 'merged; no validation configured');
+        return view;
+      }
+      const attempt = view.fixAttempts + 1;
+      const validationTask = await bookkeeping.createStoryTask({ storyId, kind: 'validation', attempt });
+      kinds[validationTask.id] = 'validation';
+      view.tasks[validationTask.id] = validationTask.state;
+      await record('VALIDATING', `validation run ${attempt}: ${validation.command ?? 'agent'}`);
+      await startTask(validationTask.id, validationTask.name);
+      await condition(() => {
+        const state = view.tasks[validationTask.id]!;
+        return dependencySatisfied(state) || TERMINAL_FAILURE_STATES.includes(state);
+      });
+      if (dependencySatisfied(view.tasks[validationTask.id]!)) {
+        await record('REVIEW_READY', `validated (run ${attempt})`);
+        return view;
+      }
+
+      // 5. The fix loop.
+      const failure =
+        (await bookkeeping.loadTaskError(validationTask.id)) ?? `validation ${view.tasks[validationTask.id]}`;
+      view.lastFailure = failure;
+      if (view.fixAttempts >= story.maxFixAttempts) {
+        await record(
+          'NEEDS_FIX',
+          `validation failed after ${view.fixAttempts} fix attempt(s): ${failure}`,
+          'A human must fix it: push to the story branch or add a task, then `claudomator story start ' +
+            storyId +
+            '`.',
+        );
+        return view;
+      }
+      view.fixAttempts++;
+      await record(
+        'NEEDS_FIX',
+        `validation failed; starting fix attempt ${view.fixAttempts} of ${story.maxFixAttempts}`,
+      );
+      const fix = await bookkeeping.createStoryTask({ storyId, kind: 'fix', attempt: view.fixAttempts, failure });
+      kinds[fix.id] = 'fix';
+      view.tasks[fix.id] = fix.state;
+      await record('IN_PROGRESS', `fix attempt ${view.fixAttempts}: ${fix.id}`);
+    }
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    await CancellationScope.nonCancellable(async () => {
+      await bookkeeping.recordStoryStatus({ storyId, status: 'FAILED', detail: 'cancelled' });
+      show('FAILED', 'cancelled');
+    });
+    throw err;
+  }
+}
+
+function describe(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure && e.type === FailureType.MergeConflict) return e.message;
+  log.warn('Story step failed', { error: toError(e).message });
+  return toError(e).message;
+}
