@@ -379,7 +379,11 @@ async function handedOver<T, S extends string>(
   old: S,
 ): Promise<T> {
   try {
-    return await waitFor(what, read, stateOf, [], { timeoutMs: 10_000, intervalMs: 50, stopWhen: (s) => s !== old });
+    return await waitFor(what, read, stateOf, [], {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      stopWhen: (v) => stateOf(v) !== old,
+    });
   } catch (err) {
     if (err instanceof TimeoutError) return read();
     throw err;
@@ -402,19 +406,23 @@ export async function listTasks(ctx: SdkContext, filter: TaskFilter = {}): Promi
   return ctx.store.listTasks(filter);
 }
 
-/** Wait until the task reaches one of `until` (default: it settled, or it waits for an answer). */
+/**
+ * Wait until the task reaches one of `until`; by default until it settled, or until it waits for an
+ * answer (BLOCKED with a question — a parent BLOCKED on its subtasks is still on its way).
+ */
 export async function waitForTask(
   ctx: SdkContext,
   taskId: string,
   options: WaitOptions<TaskState> = {},
 ): Promise<Task> {
-  const until = options.until ?? [...SETTLED_TASK_STATES, 'BLOCKED'];
+  const until = options.until ?? SETTLED_TASK_STATES;
+  const stopWhen = options.until ? undefined : (task: Task) => task.state === 'BLOCKED' && task.question !== undefined;
   return waitFor(
     `task ${taskId}`,
     () => ctx.store.getTask(taskId),
     (t) => t.state,
     until,
-    options,
+    { ...options, ...(stopWhen ? { stopWhen } : {}) },
   );
 }
 
@@ -487,7 +495,7 @@ async function waitFor<T, S extends string>(
   read: () => Promise<T>,
   stateOf: (value: T) => S,
   until: readonly S[],
-  options: WaitOptions<S> & { stopWhen?: (state: S) => boolean },
+  options: WaitOptions<S> & { stopWhen?: (value: T) => boolean },
 ): Promise<T> {
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
   let last: S | undefined;
@@ -498,7 +506,7 @@ async function waitFor<T, S extends string>(
       last = state;
       options.onChange?.(state);
     }
-    if (until.includes(state) || options.stopWhen?.(state)) return value;
+    if (until.includes(state) || options.stopWhen?.(value)) return value;
     if (Date.now() >= deadline) {
       throw new TimeoutError(`Gave up waiting for ${what} to be ${until.join(' or ')}: it is ${state}.`);
     }

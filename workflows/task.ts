@@ -255,14 +255,11 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       const waiting = (): string[] => task.dependsOn.filter((id) => !dependencySatisfied(stateOf(id)));
       const failed = (): string | undefined =>
         task.dependsOn.find((id) => TERMINAL_FAILURE_STATES.includes(stateOf(id)));
-      if (waiting().length > 0 && !failed()) {
-        show(
-          'PENDING',
-          `dependencies: ${waiting()
-            .map((id) => `${id} (${stateOf(id)})`)
-            .join(', ')}`,
-        );
-        await condition(() => waiting().length === 0 || failed() !== undefined);
+      // Dependencies signal when they settle, so the list shrinks as they do.
+      while (waiting().length > 0 && !failed()) {
+        const pending = waiting();
+        show('PENDING', `dependencies: ${pending.join(', ')}`);
+        await condition(() => waiting().length < pending.length || failed() !== undefined);
       }
       const broken = failed();
       if (broken) {
