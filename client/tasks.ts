@@ -437,7 +437,13 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
   const handle = await ctx.temporal.workflow.start<typeof storyWorkflow>('storyWorkflow', {
     taskQueue: ctx.config.taskQueue,
     workflowId: storyWorkflowId(storyId),
-    args: [{ storyId, settings: taskSettings(ctx.config) }],
+    args: [
+      {
+        storyId,
+        settings: taskSettings(ctx.config),
+        deployRetry: { initialIntervalMs: ctx.config.deployRetryIntervalMs },
+      },
+    ],
     staticSummary: truncate(`${story.name} (${story.branch})`, 190),
     staticDetails: `**Project** ${story.projectId}\n\n**Branch** ${story.branch}`,
     typedSearchAttributes: [

@@ -30,6 +30,8 @@ export const ENV_VARS = {
     'How soon a dead agent host is noticed and its run retried elsewhere (default 60s)',
   CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT:
     'How long a resume waits for the host holding the sandbox before running afresh (default 10m)',
+  CLAUDOMATOR_DEPLOY_RETRY_INTERVAL:
+    'First wait before a failed story deploy is retried; it doubles each time (default 5s)',
   CLAUDOMATOR_SHUTDOWN_GRACE: 'How long a stopping worker lets running activities finish (default 30s)',
   CLAUDOMATOR_WORKER_ROLE: 'What a worker runs: all, orchestration or agents (default all)',
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
@@ -91,6 +93,7 @@ export interface Config {
   defaultTimeoutMs: number;
   agentHeartbeatTimeoutMs: number;
   hostScheduleTimeoutMs: number;
+  deployRetryIntervalMs: number;
   shutdownGraceMs: number;
   workerRole: WorkerRole;
   hostId: string;
@@ -255,6 +258,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       duration,
     ),
     hostScheduleTimeoutMs: parse('CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT', 10 * 60_000, 'a duration such as "5m"', duration),
+    deployRetryIntervalMs: parse('CLAUDOMATOR_DEPLOY_RETRY_INTERVAL', 5_000, 'a duration such as "5s"', duration),
     shutdownGraceMs: parse('CLAUDOMATOR_SHUTDOWN_GRACE', 30_000, 'a duration such as "30s" or "5m"', duration),
     workerRole: parse('CLAUDOMATOR_WORKER_ROLE', 'all', `one of ${WORKER_ROLES.join(', ')}`, (raw) =>
       (WORKER_ROLES as readonly string[]).includes(raw) ? (raw as WorkerRole) : undefined,
