@@ -43,6 +43,7 @@ export function createPoolActivities(deps: { store: Store; config: Readonly<Conf
         workflowId: poolWorkflowId,
         taskQueue: deps.config.taskQueue,
         input: agentPoolInput(deps.config),
+        versioned: deps.config.buildId !== undefined,
       });
     },
   };

@@ -41,6 +41,13 @@ export interface EnsureAgentPoolOptions extends PoolTarget {
   /** The orchestration task queue (CLAUDOMATOR_TASK_QUEUE). */
   taskQueue: string;
   input: AgentPoolInput;
+  /**
+   * Workers run with Worker Versioning (CLAUDOMATOR_BUILD_ID set): the pool, which never ends, is
+   * started AUTO_UPGRADE while tasks and stories take the workers' default, PINNED. (Declaring it
+   * in the workflow with setWorkflowOptions would break unversioned workers: the server refuses a
+   * versioning behaviour from a worker without deployment options.)
+   */
+  versioned?: boolean;
 }
 
 /**
@@ -57,6 +64,7 @@ export async function ensureAgentPool(
     taskQueue: options.taskQueue,
     args: [options.input],
     workflowIdConflictPolicy: 'USE_EXISTING',
+    ...(options.versioned ? { versioningOverride: 'AUTO_UPGRADE' as const } : {}),
     staticSummary: `Agent pool: ${limits.join(', ')}`,
     staticDetails:
       'Grants agent slots to task workflows (FIFO, per-agent limits), pauses agents on rate limits and quotas, ' +

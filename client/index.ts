@@ -225,6 +225,7 @@ export class ClaudomatorClient {
       workflowId: this.config.poolWorkflowId,
       taskQueue: this.config.taskQueue,
       input: pool.agentPoolInput(this.config),
+      versioned: this.config.buildId !== undefined,
     });
   }
 

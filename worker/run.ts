@@ -133,6 +133,7 @@ async function ensurePool(config: Readonly<Config>): Promise<void> {
       workflowId: config.poolWorkflowId,
       taskQueue: config.taskQueue,
       input: agentPoolInput(config),
+      versioned: config.buildId !== undefined,
     });
   } finally {
     await client.connection.close();
