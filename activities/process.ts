@@ -9,6 +9,8 @@
  * (inherited by all descendants that do not wipe their environment), and `terminate` signals the group
  * and every process whose `/proc/<pid>/environ` holds the marker: SIGTERM, then SIGKILL after a grace
  * period, then it waits until none is left. On systems without `/proc` only the group is signalled.
+ * Each process also names its worker process (`OWNER_VARIABLE`), so that what a killed worker left
+ * running can be found and ended by the next worker of the host (`killOrphanedRuns`).
  *
  * The output path is built for volume: the CLI writes its stdout and stderr straight into the log files
  * (inherited descriptors, appended after earlier attempts), so its output never passes through the
@@ -33,6 +35,8 @@ export interface SpawnRequest {
   stderrPath: string;
   /** Set in the environment of the process; every descendant that keeps its environment is found by it. */
   marker: Marker;
+  /** The agent host: marks the process as this worker process's, so that a later worker can find it orphaned. */
+  host?: string;
   /**
    * Gets each complete stdout line that starts with `{`, up to `maxLineBytes` (longer lines are skipped),
    * as a view valid only during the call.
@@ -131,7 +135,11 @@ export class AgentProcess {
     const start = () =>
       execa(request.file, [...request.args], {
         cwd: request.cwd,
-        env: { ...request.env, [request.marker.name]: request.marker.value },
+        env: {
+          ...request.env,
+          [request.marker.name]: request.marker.value,
+          ...(request.host !== undefined ? { [OWNER_VARIABLE]: ownerTag(request.host) } : {}),
+        },
         extendEnv: false,
         // Its own process group, so that one signal reaches the CLI and the children in its group.
         detached: true,
@@ -265,6 +273,68 @@ export async function killMarkedProcesses(marker: MarkerQuery, graceMs: number):
     await waitGone(undefined, marker, 5_000);
   }
   return pids.length;
+}
+
+/**
+ * Names the worker process that owns an agent process: `<host>:<pid>:<start ticks>`, in the environment
+ * of the agent and its descendants. A worker killed outright (SIGKILL, the OOM killer) cannot stop its
+ * agents, which run on, orphaned; a later worker of the same host finds them by an owner that is gone.
+ */
+export const OWNER_VARIABLE = 'CLAUDOMATOR_WORKER';
+
+function ownerTag(host: string): string {
+  return `${host}:${process.pid}:${startTicks(process.pid) ?? 0}`;
+}
+
+function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live agent processes of `host` whose owning worker process no longer exists (its pid gone or reused). */
+export function findOrphanedRuns(host: string): number[] {
+  const procs = listProcesses();
+  if (procs === undefined) return [];
+  const live = new Map(procs.filter((p) => p.state !== 'Z').map((p) => [p.pid, p.startTime]));
+  const prefix = `${OWNER_VARIABLE}=${host}:`;
+  const found: number[] = [];
+  for (const p of procs) {
+    if (p.pid === process.pid || p.state === 'Z') continue;
+    const entry = readEnviron(p.pid)
+      ?.split('\0')
+      .find((e) => e.startsWith(prefix));
+    if (entry === undefined) continue;
+    const [owner, start] = entry.slice(prefix.length).split(':').map(Number);
+    if (owner === undefined || live.get(owner) !== start) found.push(p.pid);
+  }
+  return found;
+}
+
+/**
+ * Kill the agent processes of `host` that a dead worker left behind (SIGTERM, SIGKILL after `graceMs`);
+ * returns their pids. Run processes of live workers, this one's included, are never touched.
+ */
+export async function killOrphanedRuns(host: string, graceMs: number): Promise<number[]> {
+  const pids = findOrphanedRuns(host);
+  if (pids.length === 0) return [];
+  signalPids(pids, 'SIGTERM');
+  const gone = async (timeoutMs: number): Promise<boolean> => {
+    const deadline = Date.now() + timeoutMs;
+    while (findOrphanedRuns(host).length > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return true;
+  };
+  if (!(await gone(graceMs))) {
+    signalPids(findOrphanedRuns(host), 'SIGKILL');
+    await gone(5_000);
+  }
+  return pids;
 }
 
 function alive(pgid: number | undefined, marker: MarkerQuery | undefined): boolean {

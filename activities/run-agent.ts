@@ -289,6 +289,7 @@ class AgentRun {
         stdoutPath: paths.stdoutPath,
         stderrPath: paths.stderrPath,
         marker: this.marker,
+        host: config.hostId,
         onLine: (line) => {
           const parsed = readLine(adapter, transcript, line);
           // Checked on the lines after a turn's result, so a run that ends within its last turn is not cut.

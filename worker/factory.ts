@@ -43,6 +43,11 @@ export function runsOrchestration(role: WorkerRole): boolean {
   return role !== 'agents';
 }
 
+/** True when the role runs agents (and so owns the host's sandboxes and agent processes). */
+export function runsAgents(role: WorkerRole): boolean {
+  return role !== 'orchestration';
+}
+
 export interface WorkerDeps {
   role: WorkerRole;
   config: Readonly<Config>;

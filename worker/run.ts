@@ -14,7 +14,8 @@ import { connectClient, connectWorkerConnection } from '../infra/temporal.js';
 import { agentPoolInput, ensureAgentPool } from '../client/agent-pool.js';
 import { Store } from '../store/index.js';
 import { loadWorkflowBundle } from './bundle.js';
-import { createWorkers, runsOrchestration, type CreatedWorker } from './factory.js';
+import { killOrphanedRuns } from '../activities/process.js';
+import { createWorkers, runsAgents, runsOrchestration, type CreatedWorker } from './factory.js';
 import { checkReadiness, startHealthServer, type HealthServer } from './health-server.js';
 import { installRuntime, workerLogger } from './runtime.js';
 
@@ -74,6 +75,15 @@ export async function startWorker(
       health = await startHealthServer(config.healthPort, () => checkReadiness(workers, store));
       const server = health;
       cleanup.push(() => server.close());
+    }
+
+    if (runsAgents(role)) {
+      // A worker killed outright (SIGKILL, OOM) could not stop its agents, and a run that is cancelled or
+      // retried on another host meanwhile never comes back here to end them: do it before taking work.
+      // Only processes are touched; the runs themselves are Temporal's to retry.
+      const orphans = await killOrphanedRuns(config.hostId, 5_000);
+      if (orphans.length > 0)
+        logger.warn('Killed agent processes left by a dead worker', { host: config.hostId, pids: orphans });
     }
 
     const shutdown = (): void => {

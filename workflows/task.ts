@@ -14,6 +14,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   ChildWorkflowCancellationType,
   condition,
   getExternalWorkflowHandle,
@@ -61,6 +62,7 @@ import type {
   SlotGrant,
   TaskContext,
   TaskNeighbours,
+  TaskOutcomeRecord,
   TaskState,
   TaskStatus,
   TaskWorkflowInput,
@@ -238,6 +240,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
   let requestSeq = 0;
   /** The pool request in flight (waiting or granted); released exactly once. */
   let openRequest: string | undefined;
+  /** The execution whose row is still RUNNING: a cancellation closes it as CANCELLED. */
   let runningExecution: string | undefined;
 
   /** Give the slot back, or withdraw the request if it was never granted (the pool treats both alike). */
@@ -246,6 +249,13 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     const requestId = openRequest;
     openRequest = undefined;
     await pool.release({ requestId, report });
+  };
+
+  /** Close the run's execution row with its outcome (and set the task's state). */
+  const recordOutcome = async (record: TaskOutcomeRecord): Promise<TaskNeighbours> => {
+    const neighbours = await bookkeeping.recordOutcome(record);
+    if (record.executionId === runningExecution) runningExecution = undefined;
+    return neighbours;
   };
 
   try {
@@ -335,10 +345,10 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       };
       let result: AgentRunResult;
       try {
-        result = await runAgentOn(settings, runInput, pendingResume?.hostQueue, `${agent} run #${runNumber}`);
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        if (pendingResume?.hostQueue && isScheduleToStartTimeout(err)) {
+        try {
+          result = await runAgentOn(settings, runInput, pendingResume?.hostQueue, `${agent} run #${runNumber}`);
+        } catch (err) {
+          if (!(pendingResume?.hostQueue && isScheduleToStartTimeout(err))) throw err;
           // The host that holds the sandbox and session is gone: run afresh elsewhere, telling the agent what it was told.
           log.warn('Sandbox host unavailable; running afresh', { taskId, hostQueue: pendingResume.hostQueue });
           result = await runAgentOn(
@@ -351,21 +361,22 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
             undefined,
             `${agent} run #${runNumber} (fresh: sandbox host gone)`,
           );
-        } else {
-          const error = describeFailure(err);
-          await releaseSlot({ kind: 'failed', error });
-          runningExecution = undefined;
-          const neighbours = await bookkeeping.recordOutcome({
-            taskId,
-            executionId,
-            status: 'FAILED',
-            taskState: 'FAILED',
-            error,
-          });
-          return await settle('FAILED', neighbours, error);
         }
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Cancelled while the run's host was gone: the run timed out instead of confirming the cancellation.
+        if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('cancelled');
+        const error = describeFailure(err);
+        await releaseSlot({ kind: 'failed', error });
+        const neighbours = await recordOutcome({
+          taskId,
+          executionId,
+          status: 'FAILED',
+          taskState: 'FAILED',
+          error,
+        });
+        return await settle('FAILED', neighbours, error);
       }
-      runningExecution = undefined;
       pendingResume = undefined;
       status.sessionId = result.sessionId ?? status.sessionId;
       if (result.summary) summary = result.summary;
@@ -406,21 +417,17 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
             } catch (err) {
               if (isCancellation(err)) throw err;
               const error = describeFailure(err);
-              return await settle(
-                'FAILED',
-                await bookkeeping.recordOutcome({ ...recorded, taskState: 'FAILED', error }),
-                error,
-              );
+              return await settle('FAILED', await recordOutcome({ ...recorded, taskState: 'FAILED', error }), error);
             }
           }
           const subtasks = await bookkeeping.loadSubtaskStates(taskId);
           const effective = (): Record<string, TaskState> => ({ ...subtasks, ...subtaskSignals });
           if (subtaskWait(effective()).pending.length === 0) {
             const state = doneState(Boolean(task.parentTaskId));
-            return await settle(state, await bookkeeping.recordOutcome({ ...recorded, taskState: state }));
+            return await settle(state, await recordOutcome({ ...recorded, taskState: state }));
           }
           // BLOCKED on subtasks (the seed's maybeUnblockParent, by signal instead of a scan).
-          await bookkeeping.recordOutcome({ ...recorded, taskState: 'BLOCKED' });
+          await recordOutcome({ ...recorded, taskState: 'BLOCKED' });
           for (;;) {
             const wait = subtaskWait(effective());
             if (wait.pending.length === 0) break;
@@ -439,7 +446,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         }
         case 'question': {
           const question = result.question ?? { text: 'The agent asked for input.' };
-          await bookkeeping.recordOutcome({ ...recorded, taskState: 'BLOCKED' });
+          await recordOutcome({ ...recorded, taskState: 'BLOCKED' });
           status.question = question;
           answer = undefined;
           show(
@@ -466,7 +473,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         case 'rate_limited':
         case 'quota_exhausted': {
           // Not a failure: the pool pauses this agent until `retryAt`; the task simply queues again.
-          await bookkeeping.recordOutcome({
+          await recordOutcome({
             ...recorded,
             taskState: 'QUEUED',
             error: `${agent} ${outcome.replace('_', ' ')} until ${result.retryAt ?? 'later'}`,
@@ -485,7 +492,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
           const state = failureStateFor(outcome);
           const error = result.error ?? outcome.replace('_', ' ');
           failureHistory = [...failureHistory, { ...execution, status: executionStatusFor(outcome), error }];
-          return await settle(state, await bookkeeping.recordOutcome({ ...recorded, taskState: state, error }), error);
+          return await settle(state, await recordOutcome({ ...recorded, taskState: state, error }), error);
         }
       }
     }
