@@ -3,17 +3,34 @@
  * call `recordHistory` on the workflow they drove; with RECORD_HISTORIES=1 the history is written to
  * test/replay/histories/<name>.json, and the replay test replays every committed file against the
  * current workflow code. Re-record only when a change is meant to be incompatible (and then version it).
+ *
+ * Each file is `{ workflowId, history }`: the history as `temporal workflow show --output json` prints
+ * it, and the workflow id, which replay needs (the workflows check their own id).
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { execa } from 'execa';
+import { inject } from 'vitest';
 
 export const HISTORIES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'replay', 'histories');
 
 export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
-  const history = await handle.fetchHistory();
-  await writeFile(path.join(HISTORIES_DIR, `${name}.json`), `${historyToJSON(history)}\n`);
+  const { stdout } = await execa(inject('temporalCliPath'), [
+    'workflow',
+    'show',
+    '--workflow-id',
+    handle.workflowId,
+    '--address',
+    inject('temporalAddress'),
+    '--namespace',
+    inject('temporalNamespace'),
+    '--output',
+    'json',
+  ]);
+  await mkdir(HISTORIES_DIR, { recursive: true });
+  const file = { workflowId: handle.workflowId, history: JSON.parse(stdout) as unknown };
+  await writeFile(path.join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(file, null, 1)}\n`);
 }

@@ -21,6 +21,7 @@ import {
 import { FailureType } from '../../workflows/failures.js';
 import type { AgentPoolInput, AgentStatus, AgentType, RunReport } from '../../workflows/types.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
+import { recordHistory } from '../helpers/histories.js';
 import { devServerEnv, uniqueName } from '../helpers/temporal.js';
 import { bundlePoolWorkflows, createPoolWorker, eventually, signalsOf } from './fixtures/pool-harness.js';
 import {
@@ -241,11 +242,12 @@ describe('agent pool on the dev server', () => {
       });
       // An empty list removes the attribute.
       expect((await pool.describe()).typedSearchAttributes.get(DrainedAgentsKey) ?? []).toEqual([]);
+      await recordHistory(pool, 'pool-drain-acknowledge');
     });
   });
 
   it('reclaims the slot of a terminated holder and drops a terminated waiter', async () => {
-    await withPool(async ({ startPool, startRequester, statusOf }) => {
+    await withPool(async ({ poolId, startPool, startRequester, statusOf }) => {
       await startPool({ agents: ['claude'], leakCheckIntervalMs: 1000 });
       const holder = await startRequester('holder', { agent: 'claude', hold: 'signal' });
       await eventually('the holder granted', grantOf(holder));
@@ -260,6 +262,7 @@ describe('agent pool on the dev server', () => {
       expect(await statusOf('claude')).toMatchObject({ activeTasks: 1, waiting: 0, holders: [next.workflowId] });
       await next.signal(finishSignal, { kind: 'success' });
       await next.result();
+      await recordHistory(env.client.workflow.getHandle(poolId), 'pool-leaks-reclaimed');
     });
   });
 
