@@ -38,6 +38,7 @@ import {
 } from './errors.js';
 
 export * from './errors.js';
+export { loadConfig, type Config } from '../infra/config.js';
 export { diagnose, describeConfig, migrateDatabase, setupTemporal } from './admin.js';
 export type { DoctorCheck, DoctorReport } from './admin.js';
 export type { ProjectSpec, StorySpec } from '../workflows/specs.js';
