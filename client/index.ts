@@ -26,6 +26,8 @@ import {
   type TaskState,
 } from '../workflows/types.js';
 import * as pool from './agent-pool.js';
+import * as logs from './logs.js';
+import type { TaskLogEntry, TaskLogOptions } from './logs.js';
 import * as tasks from './tasks.js';
 import type { TaskDetails, WaitOptions } from './tasks.js';
 import {
@@ -56,6 +58,8 @@ export type {
   TaskState,
 } from '../workflows/types.js';
 export type { TaskDetails, WaitOptions } from './tasks.js';
+export type { TaskLogEntry, TaskLogKind, TaskLogOptions } from './logs.js';
+export type { AgentEvent } from '../activities/agents/adapter.js';
 export { taskSettings } from './tasks.js';
 
 export interface StoryFilter {
@@ -195,6 +199,19 @@ export class ClaudomatorClient {
   /** Wait for a task to reach one of `until` (default: settled, or waiting for an answer). */
   async waitForTask(taskId: string, options: WaitOptions<TaskState> = {}): Promise<Task> {
     return translate(() => tasks.waitForTask(this, taskId, options));
+  }
+
+  /**
+   * The agent's stream of a task's latest execution (or `executionId`'s) as readable entries, from
+   * its stdout log; with `follow`, the live run and the runs after it, until the task settles or asks
+   * a question. Unknown task or execution: NotFoundError (thrown by the first `next()`).
+   */
+  async *taskLogs(taskId: string, options: TaskLogOptions = {}): AsyncGenerator<TaskLogEntry, void, undefined> {
+    try {
+      yield* logs.taskLogs(this, taskId, options);
+    } catch (err) {
+      throw toClientError(err);
+    }
   }
 
   // ---- Story runs -----------------------------------------------------------------------------

@@ -18,7 +18,8 @@ export type AgentEvent =
   | { kind: 'session'; sessionId: string; model?: string }
   /** Text from the model (a whole message or a streamed piece). */
   | { kind: 'text'; text: string; delta?: boolean }
-  | { kind: 'tool'; name: string; status: 'started' | 'completed' | 'failed' | 'declined' }
+  /** A tool call; `detail` is a one-line gist of its input (the command, the file, the pattern), for logs. */
+  | { kind: 'tool'; name: string; status: 'started' | 'completed' | 'failed' | 'declined'; detail?: string }
   /** Files the CLI says it changed (Codex `file_change`), for the fallback change count. */
   | { kind: 'files'; paths: string[] }
   /** Tokens used by one model call or turn (CLIs that report no cost). */
@@ -239,6 +240,35 @@ export function parseJsonObject(line: string): Record<string, unknown> | undefin
     return undefined;
   }
 }
+
+/** The gist of a tool call's input: the first field a person recognises it by, on one line, clipped. */
+export function toolDetail(input: unknown): string | undefined {
+  const fields = obj(input);
+  if (fields === undefined) return undefined;
+  for (const key of TOOL_DETAIL_FIELDS) {
+    const value = fields[key];
+    const text = Array.isArray(value) ? value.filter((v) => typeof v === 'string').join(' ') : str(value);
+    if (text !== undefined && text.trim() !== '') {
+      const line = text.trim().replace(/\s*\n\s*/g, ' ⏎ ');
+      return line.length <= TOOL_DETAIL_MAX ? line : `${line.slice(0, TOOL_DETAIL_MAX - 1)}…`;
+    }
+  }
+  return undefined;
+}
+
+/** Input fields of the CLIs' tools, most telling first (Claude's Bash `command`, Write `file_path` …). */
+const TOOL_DETAIL_FIELDS = [
+  'command',
+  'file_path',
+  'absolute_path',
+  'path',
+  'pattern',
+  'query',
+  'url',
+  'description',
+  'prompt',
+];
+const TOOL_DETAIL_MAX = 200;
 
 export function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;

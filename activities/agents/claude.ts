@@ -28,6 +28,7 @@ import {
   plainLines,
   str,
   tail,
+  toolDetail,
   type Transcript,
 } from './adapter.js';
 import { clampRetryAt, DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS, parseWallClock } from './limits.js';
@@ -72,7 +73,10 @@ export const claudeAdapter: AgentAdapter = {
       for (const block of Array.isArray(content) ? content : []) {
         const b = obj(block);
         if (b?.type === 'text' && typeof b.text === 'string') events.push({ kind: 'text', text: b.text });
-        if (b?.type === 'tool_use') events.push({ kind: 'tool', name: str(b.name) ?? 'tool', status: 'started' });
+        if (b?.type === 'tool_use') {
+          const detail = toolDetail(b.input);
+          events.push({ kind: 'tool', name: str(b.name) ?? 'tool', status: 'started', ...(detail ? { detail } : {}) });
+        }
       }
     } else if (type === 'system' && subtype === 'api_retry') {
       const status = num(ev.error_status);

@@ -28,6 +28,7 @@ import {
   plainLines,
   str,
   tail,
+  toolDetail,
   type Transcript,
 } from './adapter.js';
 import {
@@ -103,10 +104,12 @@ export const codexAdapter: AgentAdapter = {
         events.push({ kind: 'files', paths: changes.map((c) => str(obj(c)?.path)).filter((p): p is string => !!p) });
       } else if (itemType === 'command_execution' || itemType === 'mcp_tool_call' || itemType === 'web_search') {
         const status = str(item?.status);
+        const detail = toolDetail(item);
         events.push({
           kind: 'tool',
           name: itemType,
           status: status === 'completed' || status === 'failed' || status === 'declined' ? status : 'started',
+          ...(detail ? { detail } : {}),
         });
       } else if (itemType === 'error') {
         events.push({ kind: 'error', message: str(item?.message) ?? 'error' });

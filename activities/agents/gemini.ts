@@ -25,6 +25,7 @@ import {
   plainLines,
   str,
   tail,
+  toolDetail,
   type Transcript,
 } from './adapter.js';
 import { clampRetryAt, DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS, parseDuration } from './limits.js';
@@ -67,9 +68,16 @@ export const geminiAdapter: AgentAdapter = {
           events.push({ kind: 'text', text: ev.content, delta: ev.delta === true });
         }
         break;
-      case 'tool_use':
-        events.push({ kind: 'tool', name: str(ev.tool_name) ?? 'tool', status: 'started' });
+      case 'tool_use': {
+        const detail = toolDetail(ev.parameters);
+        events.push({
+          kind: 'tool',
+          name: str(ev.tool_name) ?? 'tool',
+          status: 'started',
+          ...(detail ? { detail } : {}),
+        });
         break;
+      }
       case 'tool_result':
         events.push({
           kind: 'tool',

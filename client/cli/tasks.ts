@@ -152,7 +152,7 @@ export function registerTaskCommands(program: Command): void {
         answer: '<answer>',
       });
       if (opts.json) return printJson({ taskId: id, ...result });
-      out(`answered task ${id}; the agent resumes (follow it: claudomator task wait ${id})`);
+      out(`answered task ${id}; the agent resumes (follow it: claudomator task logs ${id} -f)`);
     });
 
   task
@@ -176,6 +176,60 @@ export function registerTaskCommands(program: Command): void {
       out(
         `task ${id} runs again${opts.message ? ', resuming its last session' : ''}; follow it: claudomator task wait ${id}`,
       );
+    });
+
+  task
+    .command('logs <id>')
+    .description("Show the agent's stream of the task's latest run as readable lines; -f follows the live run.")
+    .option(
+      '-f, --follow',
+      'follow the live run, then the runs after it (a resume after an answer, a run after a rate limit)',
+    )
+    .option('--execution <id>', 'show this execution (see `task show`) instead of the latest')
+    .option('--raw', "print the agent's stdout lines as written (everything else goes to stderr)")
+    .option('--json', 'print one JSON object per entry (NDJSON): kind, text, executionId, event, state')
+    .addHelpText(
+      'after',
+      `
+Lines read "assistant: …", "tool Bash: npm test", "result: success $0.0123", "error: …"; the command
+agent's output is shown as it is. The last lines say where the task stands: its state, a question and
+how to answer it, or what to run next.
+
+Without -f: the log of the latest run (or --execution's), then the task's state; a task that has not
+run yet says so, exit 0.
+With -f: waits for the first run if there is none yet; exits 0 when the task is READY or COMPLETED or
+waits for an answer, 1 when it ended FAILED, TIMED_OUT, CANCELLED or BUDGET_EXCEEDED; Ctrl-C stops, exit 0.
+Unknown task or execution: exit 3.`,
+    )
+    .action(async (id: string, opts: JsonOption & { follow?: boolean; execution?: string; raw?: boolean }) => {
+      const following = new AbortController();
+      const stop = (): void => following.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      try {
+        const final = await withClient(async (client) => {
+          let state: TaskState | undefined;
+          const entries = client.taskLogs(id, {
+            follow: opts.follow ?? false,
+            raw: opts.raw ?? false,
+            signal: following.signal,
+            ...(opts.execution !== undefined ? { executionId: opts.execution } : {}),
+          });
+          for await (const entry of entries) {
+            if (entry.kind === 'state') state = entry.state;
+            if (opts.json) out(JSON.stringify(entry));
+            else if (opts.raw && entry.kind !== 'raw') info(entry.text);
+            else out(entry.text);
+          }
+          return state;
+        });
+        if (opts.follow && !following.signal.aborted && final && TERMINAL_FAILURE_STATES.includes(final)) {
+          process.exitCode = EXIT.failure;
+        }
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      }
     });
 
   task
