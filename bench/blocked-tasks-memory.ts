@@ -2,154 +2,186 @@
  * Benchmark: the memory of an orchestration worker holding N tasks blocked on questions at once,
  * beside the same worker idle, measured in the same run.
  *
- *   npx tsx bench/blocked-tasks-memory.ts [--tasks 1000] [--slots 8]
+ *   npx tsx bench/blocked-tasks-memory.ts [--tasks 1000] [--slots 8] [--dist]
  *
  * It starts its own Temporal dev server (in memory) and a scratch Postgres database. The
- * orchestration worker runs in a process of its own (bench/worker-child.ts: `startWorker`, as
- * `claudomator worker --role orchestration`), so its RSS is the worker's alone; the agent host runs in
- * this process with `--slots` fake Claude Code slots. Every task's agent asks a question and stops
- * (the fake CLI's `question` scenario), so each task workflow ends up BLOCKED, waiting for an answer.
+ * orchestration worker is the production entry (`worker/main.ts` with CLAUDOMATOR_WORKER_ROLE=
+ * orchestration) in a process of its own, so its RSS is the worker's alone: under tsx's loader as
+ * `npm run worker` runs it, or, with `--dist`, `node dist/worker/main.js` as images run it (`npm run
+ * build` first). The agent host runs in this process with `--slots` fake Claude Code slots. Every
+ * task's agent asks a question and stops (the fake CLI's `question` scenario), so each task workflow
+ * ends up BLOCKED, waiting for an answer.
  *
- * Figures (from /proc/<pid>/status and the worker's own status): RSS idle (the pool workflow only),
- * RSS with all N BLOCKED, peak RSS while they were filled, heap, and how many workflows the worker
- * caches. Each is taken as the process stands and again after a forced garbage collection. The
- * blocked tasks are not answered: the server and database are thrown away at the end.
+ * Figures: the worker's RSS (/proc/<pid>/status) idle (the pool workflow only) and with all N
+ * BLOCKED, its peak while they were filled, and how many workflows it caches (the runtime's
+ * `temporal_sticky_cache_size` metric). The blocked tasks are not answered: the server and the
+ * database are thrown away at the end.
  *
- * Target: under 500 MB RSS with 1,000 blocked. The worker runs under tsx's loader (as `npm run
- * worker` does), which costs some memory that a worker built with `npm run build` does not have;
- * the idle figure carries the same cost.
+ * Target: under 500 MB RSS with 1,000 blocked.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TaskSpec } from '../client/index.js';
+import { freePort } from '../infra/dev-server.js';
 import { MB, positiveInt, startBenchEnvironment, startWorkersInProcess } from './harness.js';
-import type { WorkerMessage, WorkerRequest, WorkerStats } from './worker-child.js';
 
 const { values } = parseArgs({
-  options: { tasks: { type: 'string', default: '1000' }, slots: { type: 'string', default: '8' } },
+  options: {
+    tasks: { type: 'string', default: '1000' },
+    slots: { type: 'string', default: '8' },
+    dist: { type: 'boolean', default: false },
+  },
 });
 const N = positiveInt('tasks', values.tasks);
 const SLOTS = positiveInt('slots', values.slots);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST_ENTRY = path.join(ROOT, 'dist', 'worker', 'main.js');
 const SETTLE_MS = 5_000;
+const TARGET = 500 * MB;
 
-/** The orchestration worker in its own node process, answering memory questions over IPC. */
-async function startWorkerProcess(env: Record<string, string>): Promise<ChildProcess> {
-  const child = fork(path.join(ROOT, 'bench', 'worker-child.ts'), ['orchestration'], {
+if (values.dist && !existsSync(DIST_ENTRY)) {
+  throw new Error(`--dist runs ${DIST_ENTRY}, which does not exist: run npm run build first`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  healthPort: number;
+  metricsPort: number;
+  /** The end of its stderr, for the error when it dies. */
+  stderrTail(): string;
+}
+
+/** The production worker entry, role orchestration, in its own process; resolves once /readyz says so. */
+async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const [healthPort, metricsPort] = [await freePort(), await freePort()];
+  const args = values.dist ? [DIST_ENTRY] : ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env,
-    execArgv: ['--import', 'tsx', '--expose-gc'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: {
+      ...env,
+      CLAUDOMATOR_WORKER_ROLE: 'orchestration',
+      CLAUDOMATOR_HEALTH_PORT: String(healthPort),
+      CLAUDOMATOR_METRICS_PORT: String(metricsPort),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`the worker process exited (${String(code)}) before it was ready`);
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
   });
-  const ready = new Promise<void>((resolve) => {
-    const onMessage = (message: WorkerMessage): void => {
-      if (message.type !== 'ready') return;
-      child.off('message', onMessage);
-      resolve();
-    };
-    child.on('message', onMessage);
-  });
-  await Promise.race([ready, exited]);
-  return child;
+  const worker = { child, pid: child.pid!, healthPort, metricsPort, stderrTail: () => tail };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the worker exited (${child.exitCode}) before it was ready:\n${tail}`);
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return worker;
+    if (Date.now() > deadline) throw new Error(`the worker was not ready within 120 s:\n${tail}`);
+    await sleep(250);
+  }
 }
 
-async function statsOf(child: ChildProcess, gc: boolean): Promise<WorkerStats> {
-  return new Promise((resolve) => {
-    const onMessage = (message: WorkerMessage): void => {
-      if (message.type !== 'stats') return;
-      child.off('message', onMessage);
-      resolve(message.stats);
-    };
-    child.on('message', onMessage);
-    child.send({ type: 'stats', gc } satisfies WorkerRequest);
-  });
-}
-
-async function stopWorkerProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = once(child, 'exit');
-  child.send({ type: 'stop' } satisfies WorkerRequest);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+async function stopWorkerProcess(worker: WorkerProcess): Promise<void> {
+  if (worker.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => worker.child.once('exit', resolve));
+  worker.child.kill('SIGTERM');
+  const timer = setTimeout(() => worker.child.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface Sample {
+  rss: number;
+  peakRss: number;
+  cachedWorkflows: number;
+}
+
+async function sample(worker: WorkerProcess): Promise<Sample> {
+  const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  const cached = metrics
+    .split('\n')
+    .filter((line) => /^temporal_sticky_cache_size\b/.test(line))
+    .reduce((n, line) => n + Number(line.split(' ').at(-1)), 0);
+  return { rss: kb('VmRSS'), peakRss: kb('VmHWM'), cachedWorkflows: cached };
+}
 
 async function main(): Promise<void> {
   const bench = await startBenchEnvironment('memory', {
     CLAUDOMATOR_AGENT_SLOTS: `claude=${SLOTS}`,
     FAKE_AGENT_SCENARIO: 'question',
   });
-  let child: ChildProcess | undefined;
+  let worker: WorkerProcess | undefined;
   try {
-    child = await startWorkerProcess(bench.env);
+    worker = await startWorkerProcess(bench.env);
     const agents = await startWorkersInProcess(bench, 'agents');
     try {
       await sleep(SETTLE_MS);
-      const idle = await statsOf(child, false);
-      const idleGc = await statsOf(child, true);
+      const idle = await sample(worker);
 
       const started = performance.now();
       const ids = Array.from({ length: N }, (_, i) => `blocked-${i}`);
       const specs = ids.map((id): TaskSpec => ({ id, name: id, instructions: 'Pick a database [scenario:question]' }));
       for (let i = 0; i < specs.length; i += 100) await bench.client.submitTasks(specs.slice(i, i + 100));
-      let lastReport = 0;
+      let lastReport = performance.now();
       for (;;) {
+        if (worker.child.exitCode !== null) {
+          throw new Error(`the worker exited (${worker.child.exitCode}):\n${worker.stderrTail()}`);
+        }
         const { rows } = await bench.store.pool.query<{ state: string; n: string }>(
           'select state, count(*) as n from tasks group by state',
         );
-        const count = (state: string): number => Number(rows.find((r) => r.state === state)?.n ?? 0);
-        const settledOtherwise = rows.filter((r) => !['PENDING', 'QUEUED', 'RUNNING', 'BLOCKED'].includes(r.state));
-        if (settledOtherwise.length > 0) {
-          throw new Error(
-            `tasks ended other than BLOCKED: ${settledOtherwise.map((r) => `${r.n} ${r.state}`).join(', ')}`,
-          );
+        const otherwise = rows.filter((r) => !['PENDING', 'QUEUED', 'RUNNING', 'BLOCKED'].includes(r.state));
+        if (otherwise.length > 0) {
+          throw new Error(`tasks ended other than BLOCKED: ${otherwise.map((r) => `${r.n} ${r.state}`).join(', ')}`);
         }
-        if (count('BLOCKED') === N) break;
+        const blocked = Number(rows.find((r) => r.state === 'BLOCKED')?.n ?? 0);
+        if (blocked === N) break;
         if (performance.now() - lastReport > 30_000) {
           lastReport = performance.now();
-          console.error(`… ${count('BLOCKED')}/${N} blocked`);
+          console.error(`… ${blocked}/${N} blocked`);
         }
         await sleep(1_000);
       }
       const fillSeconds = (performance.now() - started) / 1000;
       await sleep(SETTLE_MS);
-      const blocked = await statsOf(child, false);
-      const blockedGc = await statsOf(child, true);
+      const blocked = await sample(worker);
 
-      const mb = (bytes: number) => `${(bytes / MB).toFixed(1).padStart(8)} MB`;
-      const row = (label: string, a: number, b: number) => `${label.padEnd(40)} ${mb(a)} ${mb(b)} ${mb(b - a)}`;
+      const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+      const perTask = (blocked.rss - idle.rss) / N;
+      const entry = values.dist ? 'node dist/worker/main.js' : 'node --import tsx worker/main.ts';
       console.log(
-        `\norchestration worker memory, ${N} tasks BLOCKED on a question (filled in ${fillSeconds.toFixed(0)} s with ${SLOTS} fake claude slots)\n`,
+        `\norchestration worker memory (${entry}), ${N} tasks BLOCKED on a question ` +
+          `(filled in ${fillSeconds.toFixed(0)} s with ${SLOTS} fake claude slots)\n`,
       );
-      console.log(`${''.padEnd(40)} ${'idle'.padStart(11)} ${'blocked'.padStart(11)} ${'growth'.padStart(11)}`);
-      console.log(row('RSS', idle.rss, blocked.rss));
-      console.log(row('RSS after a forced GC', idleGc.rss, blockedGc.rss));
-      console.log(row('V8 heap used', idle.heapUsed, blocked.heapUsed));
-      console.log(row('V8 heap used after a forced GC', idleGc.heapUsed, blockedGc.heapUsed));
-      console.log(row('external (buffers outside the heap)', idleGc.external, blockedGc.external));
-      console.log(`peak RSS while filling: ${mb(blockedGc.peakRss).trim()}`);
-      const perTaskKb = (blockedGc.rss - idleGc.rss) / N / 1024;
+      console.log(`${''.padEnd(28)} ${'RSS'.padStart(10)} ${'cached workflows'.padStart(17)}`);
+      console.log(`${'idle'.padEnd(28)} ${mb(idle.rss).padStart(10)} ${String(idle.cachedWorkflows).padStart(17)}`);
       console.log(
-        `workflows cached by the worker: idle ${idle.cachedWorkflows}, blocked ${blocked.cachedWorkflows} ` +
-          `(${N} tasks + the pool); RSS growth per blocked task after GC: ${perTaskKb.toFixed(0)} kB`,
+        `${`${N} blocked`.padEnd(28)} ${mb(blocked.rss).padStart(10)} ${String(blocked.cachedWorkflows).padStart(17)}`,
+      );
+      console.log(`${'peak while filling'.padEnd(28)} ${mb(blocked.peakRss).padStart(10)}`);
+      console.log(
+        `\ngrowth: ${mb(blocked.rss - idle.rss)}, ${(perTask / 1024).toFixed(0)} kB per blocked task; ` +
+          `at that rate ${Math.floor((TARGET - idle.rss) / perTask)} blocked tasks fit in 500 MB`,
       );
       console.log(
-        `target: RSS under 500 MB with ${N} blocked → ${mb(blocked.rss).trim()} ${blocked.rss < 500 * MB ? 'met' : 'NOT met'}`,
+        `target: RSS under 500 MB with ${N} blocked → ${mb(blocked.rss)} ${blocked.rss < TARGET ? 'met' : 'NOT met'}`,
       );
     } finally {
-      await stopWorkerProcess(child);
+      await stopWorkerProcess(worker);
       await agents.stop();
     }
   } finally {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (worker && worker.child.exitCode === null) worker.child.kill('SIGKILL');
     await bench.stop();
   }
 }

@@ -13,6 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,7 +24,8 @@ interface Bench {
   quick: string[];
 }
 
-const BENCHES: Bench[] = [
+/** The known benchmarks, in run order (cheap ones first); any other bench/*.ts file runs after them. */
+const KNOWN: Bench[] = [
   { name: 'embedded-postgres', what: 'store operations/s, embedded PGlite vs local Postgres', quick: ['100'] },
   { name: 'runner-throughput', what: "agent output through the runner's pipes and logs vs cat", quick: ['50', '1'] },
   {
@@ -46,9 +48,34 @@ const BENCHES: Bench[] = [
     what: 'orchestration worker RSS with N tasks blocked on questions vs idle',
     quick: ['--tasks', '100'],
   },
+  {
+    name: 'agent-cli-footprint',
+    what: 'peak RSS and CPU of one real Claude Code run vs a bare Node process',
+    quick: ['--runs', '1'],
+  },
 ];
 
+/** Modules in bench/ that are not benchmarks. */
+const HELPERS = new Set(['index', 'harness']);
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The known benchmarks present, then any other file in bench/ (described by the first line of its header). */
+function discover(): Bench[] {
+  const files = readdirSync(path.join(ROOT, 'bench'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -3));
+  const extra = files
+    .filter((name) => !HELPERS.has(name) && !KNOWN.some((b) => b.name === name))
+    .sort()
+    .map((name): Bench => {
+      const header = /\/\*\*\s*\n\s*\*\s*(.+)/.exec(readFileSync(path.join(ROOT, 'bench', `${name}.ts`), 'utf8'));
+      return { name, what: (header?.[1] ?? '').replace(/^Benchmark:\s*/, ''), quick: [] };
+    });
+  return [...KNOWN.filter((b) => files.includes(b.name)), ...extra];
+}
+
+const BENCHES = discover();
 
 function usage(): string {
   return [
