@@ -1,9 +1,9 @@
 /**
  * What the task-workflow benchmarks share: a private Temporal dev server (in memory) and a scratch
  * Postgres database, a claudomator configuration pointing at the fake agent CLIs, the production
- * workers started in this process (worker/factory.ts, role `all`, as `claudomator worker` runs
- * them), the SDK client, and readers of server timestamps from workflow histories. Everything real
- * but the model behind the agents; everything torn down and dropped at the end.
+ * workers started in this process (worker/factory.ts, as `claudomator worker` creates them), the
+ * SDK client, and readers of server timestamps from workflow histories. Everything real but the
+ * model behind the agents; everything torn down and dropped at the end.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -38,8 +38,6 @@ export interface BenchEnvironment {
   databaseUrl: string;
   /** The prebuilt workflow bundle (CLAUDOMATOR_WORKFLOW_BUNDLE). */
   bundlePath: string;
-  /** Where the fake agents record their calls. */
-  stateDir: string;
   /**
    * Close the SDK's database connections (the client can no longer read or submit). A closed
    * connection flushes its Postgres statistics at once; an idle one may hold them for 10 s.
@@ -114,7 +112,6 @@ export async function startBenchEnvironment(
     store,
     databaseUrl,
     bundlePath,
-    stateDir,
     closeStore,
     async stop() {
       await connection.close().catch(() => undefined);
@@ -191,11 +188,6 @@ export interface RunTimes {
   signals: Array<{ name: string; at: number }>;
   /** Signals sent (initiated), in order. */
   signalsSent: Array<{ name: string; target: string; at: number }>;
-  /**
-   * Local activities by type, in order, at the time of their marker: when the workflow task that ran
-   * them completed (the marker's own `complete_time` is not the activity's end, so it is not used).
-   */
-  localActivities: Array<{ type: string; at: number }>;
 }
 
 export async function runTimes(temporal: Client, workflowId: string): Promise<RunTimes> {
@@ -203,7 +195,7 @@ export async function runTimes(temporal: Client, workflowId: string): Promise<Ru
   return timesOf(history.events ?? []);
 }
 
-export function timesOf(events: HistoryEvent[]): RunTimes {
+function timesOf(events: HistoryEvent[]): RunTimes {
   const out: RunTimes = {
     started: NaN,
     closed: NaN,
@@ -211,7 +203,6 @@ export function timesOf(events: HistoryEvent[]): RunTimes {
     workflowTasks: [],
     signals: [],
     signalsSent: [],
-    localActivities: [],
   };
   const byScheduledId = new Map<number, RunTimes['activities'][number]>();
   for (const event of events) {
@@ -282,14 +273,6 @@ export function timesOf(events: HistoryEvent[]): RunTimes {
           target: attrs?.workflowExecution?.workflowId ?? '',
           at,
         });
-        break;
-      }
-      case EventType.EVENT_TYPE_MARKER_RECORDED: {
-        const attrs = event.markerRecordedEventAttributes;
-        if (attrs?.markerName !== 'core_local_activity') break;
-        const data = attrs.details?.data?.payloads?.[0]?.data;
-        const type = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }) : {};
-        out.localActivities.push({ type: type.activity_type ?? '', at });
         break;
       }
       default:
@@ -374,14 +357,4 @@ export function positiveInt(name: string, raw: string | undefined): number {
     throw new Error(`--${name} must be a positive integer, got "${raw}"`);
   }
   return value;
-}
-
-/** Run `fn` over `items` with at most `concurrency` at a time. */
-export async function inBatches<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) await fn(items[i] as T);
-    }),
-  );
 }

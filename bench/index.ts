@@ -8,7 +8,7 @@
  *   npm run bench -- task-overhead --tasks 50      one, with its own arguments
  *   npm run bench -- --list                        names and what they measure
  *
- * The default sizes are the ones the targets are stated for and run in about a quarter of an hour on
+ * The default sizes are the ones the targets are stated for and run in about 11 minutes on
  * a 2-core machine; run nothing else meanwhile if the figures matter. See bench/README.md.
  */
 import { spawn } from 'node:child_process';
