@@ -1,0 +1,192 @@
+/**
+ * Benchmark: the memory of an orchestration worker holding N tasks blocked on questions at once,
+ * beside the same worker idle, measured in the same run.
+ *
+ *   npx tsx bench/blocked-tasks-memory.ts [--tasks 1000] [--slots 8] [--dist]
+ *
+ * It starts its own Temporal dev server (in memory) and a scratch Postgres database. The
+ * orchestration worker is the production entry (`worker/main.ts` with CLAUDOMATOR_WORKER_ROLE=
+ * orchestration) in a process of its own, so its RSS is the worker's alone: under tsx's loader as
+ * `npm run worker` runs it, or, with `--dist`, `node dist/worker/main.js` as images run it (`npm run
+ * build` first). The agent host runs in this process with `--slots` fake Claude Code slots. Every
+ * task's agent asks a question and stops (the fake CLI's `question` scenario), so each task workflow
+ * ends up BLOCKED, waiting for an answer.
+ *
+ * Figures: the worker's RSS (/proc/<pid>/status) idle (the pool workflow only) and with all N
+ * BLOCKED, its peak while they were filled, and how many workflows it caches (the runtime's
+ * `temporal_sticky_cache_size` metric). The blocked tasks are not answered: the server and the
+ * database are thrown away at the end.
+ *
+ * Target: under 500 MB RSS with 1,000 blocked.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { TaskSpec } from '../client/index.js';
+import { freePort } from '../infra/dev-server.js';
+import { MB, positiveInt, startBenchEnvironment, startWorkersInProcess } from './harness.js';
+
+const { values } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: '1000' },
+    slots: { type: 'string', default: '8' },
+    dist: { type: 'boolean', default: false },
+  },
+});
+const N = positiveInt('tasks', values.tasks);
+const SLOTS = positiveInt('slots', values.slots);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST_ENTRY = path.join(ROOT, 'dist', 'worker', 'main.js');
+const SETTLE_MS = 5_000;
+const TARGET = 500 * MB;
+
+if (values.dist && !existsSync(DIST_ENTRY)) {
+  throw new Error(`--dist runs ${DIST_ENTRY}, which does not exist: run npm run build first`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  healthPort: number;
+  metricsPort: number;
+  /** The end of its stderr, for the error when it dies. */
+  stderrTail(): string;
+}
+
+/** The production worker entry, role orchestration, in its own process; resolves once /readyz says so. */
+async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
+  const [healthPort, metricsPort] = [await freePort(), await freePort()];
+  const args = values.dist ? [DIST_ENTRY] : ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: {
+      ...env,
+      CLAUDOMATOR_WORKER_ROLE: 'orchestration',
+      CLAUDOMATOR_HEALTH_PORT: String(healthPort),
+      CLAUDOMATOR_METRICS_PORT: String(metricsPort),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
+  });
+  const worker = { child, pid: child.pid!, healthPort, metricsPort, stderrTail: () => tail };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the worker exited (${child.exitCode}) before it was ready:\n${tail}`);
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return worker;
+    if (Date.now() > deadline) throw new Error(`the worker was not ready within 120 s:\n${tail}`);
+    await sleep(250);
+  }
+}
+
+async function stopWorkerProcess(worker: WorkerProcess): Promise<void> {
+  if (worker.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => worker.child.once('exit', resolve));
+  worker.child.kill('SIGTERM');
+  const timer = setTimeout(() => worker.child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+interface Sample {
+  rss: number;
+  peakRss: number;
+  cachedWorkflows: number;
+}
+
+async function sample(worker: WorkerProcess): Promise<Sample> {
+  const status = readFileSync(`/proc/${worker.pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+  const cached = metrics
+    .split('\n')
+    .filter((line) => /^temporal_sticky_cache_size\b/.test(line))
+    .reduce((n, line) => n + Number(line.split(' ').at(-1)), 0);
+  return { rss: kb('VmRSS'), peakRss: kb('VmHWM'), cachedWorkflows: cached };
+}
+
+async function main(): Promise<void> {
+  const bench = await startBenchEnvironment('memory', {
+    CLAUDOMATOR_AGENT_SLOTS: `claude=${SLOTS}`,
+    FAKE_AGENT_SCENARIO: 'question',
+  });
+  let worker: WorkerProcess | undefined;
+  try {
+    worker = await startWorkerProcess(bench.env);
+    const agents = await startWorkersInProcess(bench, 'agents');
+    try {
+      await sleep(SETTLE_MS);
+      const idle = await sample(worker);
+
+      const started = performance.now();
+      const ids = Array.from({ length: N }, (_, i) => `blocked-${i}`);
+      const specs = ids.map((id): TaskSpec => ({ id, name: id, instructions: 'Pick a database [scenario:question]' }));
+      for (let i = 0; i < specs.length; i += 100) await bench.client.submitTasks(specs.slice(i, i + 100));
+      let lastReport = performance.now();
+      for (;;) {
+        if (worker.child.exitCode !== null) {
+          throw new Error(`the worker exited (${worker.child.exitCode}):\n${worker.stderrTail()}`);
+        }
+        const { rows } = await bench.store.pool.query<{ state: string; n: string }>(
+          'select state, count(*) as n from tasks group by state',
+        );
+        const otherwise = rows.filter((r) => !['PENDING', 'QUEUED', 'RUNNING', 'BLOCKED'].includes(r.state));
+        if (otherwise.length > 0) {
+          throw new Error(`tasks ended other than BLOCKED: ${otherwise.map((r) => `${r.n} ${r.state}`).join(', ')}`);
+        }
+        const blocked = Number(rows.find((r) => r.state === 'BLOCKED')?.n ?? 0);
+        if (blocked === N) break;
+        if (performance.now() - lastReport > 30_000) {
+          lastReport = performance.now();
+          console.error(`… ${blocked}/${N} blocked`);
+        }
+        await sleep(1_000);
+      }
+      const fillSeconds = (performance.now() - started) / 1000;
+      await sleep(SETTLE_MS);
+      const blocked = await sample(worker);
+
+      const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
+      const perTask = (blocked.rss - idle.rss) / N;
+      const entry = values.dist ? 'node dist/worker/main.js' : 'node --import tsx worker/main.ts';
+      console.log(
+        `\norchestration worker memory (${entry}), ${N} tasks BLOCKED on a question ` +
+          `(filled in ${fillSeconds.toFixed(0)} s with ${SLOTS} fake claude slots)\n`,
+      );
+      console.log(`${''.padEnd(28)} ${'RSS'.padStart(10)} ${'cached workflows'.padStart(17)}`);
+      console.log(`${'idle'.padEnd(28)} ${mb(idle.rss).padStart(10)} ${String(idle.cachedWorkflows).padStart(17)}`);
+      console.log(
+        `${`${N} blocked`.padEnd(28)} ${mb(blocked.rss).padStart(10)} ${String(blocked.cachedWorkflows).padStart(17)}`,
+      );
+      console.log(`${'peak while filling'.padEnd(28)} ${mb(blocked.peakRss).padStart(10)}`);
+      console.log(
+        `\ngrowth: ${mb(blocked.rss - idle.rss)}, ${(perTask / 1024).toFixed(0)} kB per blocked task; ` +
+          `at that rate ${Math.floor((TARGET - idle.rss) / perTask)} blocked tasks fit in 500 MB`,
+      );
+      console.log(
+        `target: RSS under 500 MB with ${N} blocked → ${mb(blocked.rss)} ${blocked.rss < TARGET ? 'met' : 'NOT met'}`,
+      );
+    } finally {
+      await stopWorkerProcess(worker);
+      await agents.stop();
+    }
+  } finally {
+    if (worker && worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    await bench.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

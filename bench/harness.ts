@@ -1,0 +1,360 @@
+/**
+ * What the task-workflow benchmarks share: a private Temporal dev server (in memory) and a scratch
+ * Postgres database, a claudomator configuration pointing at the fake agent CLIs, the production
+ * workers started in this process (worker/factory.ts, as `claudomator worker` creates them), the
+ * SDK client, and readers of server timestamps from workflow histories. Everything real but the
+ * model behind the agents; everything torn down and dropped at the end.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { NativeConnection } from '@temporalio/worker';
+import pg from 'pg';
+import { ClaudomatorClient } from '../client/index.js';
+import { findBinary, MissingBinaryError } from '../infra/binaries.js';
+import { loadConfig, type Config, type WorkerRole } from '../infra/config.js';
+import { startDevServer, type DevServer } from '../infra/dev-server.js';
+import { LOCAL_DATABASE_URL, openStore } from '../infra/postgres.js';
+import type { Store } from '../store/index.js';
+import { buildWorkflowBundle } from '../worker/bundle.js';
+import { createWorkers, runsOrchestration, type CreatedWorker } from '../worker/factory.js';
+import { installRuntime } from '../worker/runtime.js';
+import { FAKE_AGENTS_DIR } from '../test/helpers/fake-agent.js';
+
+// A default import: @temporalio/proto is CommonJS, and Node's ESM loader (tsx) sees no named exports in it.
+const EventType = proto.temporal.api.enums.v1.EventType;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
+
+export interface BenchEnvironment {
+  server: DevServer;
+  /** The environment a worker of this bench gets (also for a worker in another process). */
+  env: Record<string, string>;
+  config: Readonly<Config>;
+  temporal: Client;
+  client: ClaudomatorClient;
+  store: Store;
+  databaseUrl: string;
+  /** The prebuilt workflow bundle (CLAUDOMATOR_WORKFLOW_BUNDLE). */
+  bundlePath: string;
+  /**
+   * Close the SDK's database connections (the client can no longer read or submit). A closed
+   * connection flushes its Postgres statistics at once; an idle one may hold them for 10 s.
+   */
+  closeStore(): Promise<void>;
+  /** Close connections, stop the server, drop the database, remove the scratch dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A dev server, a scratch database (created and migrated), the workflow bundle built once, and a
+ * configuration whose agent binaries are the fakes; `env` adds to or overrides the variables.
+ */
+export async function startBenchEnvironment(
+  label: string,
+  env: Record<string, string> = {},
+): Promise<BenchEnvironment> {
+  const binary = findBinary('temporal', process.env.TEMPORAL_CLI_PATH);
+  if (!binary) throw new MissingBinaryError('temporal', 'TEMPORAL_CLI_PATH');
+  const scratch = await mkdtemp(path.join(os.tmpdir(), `claudomator-bench-${label}-`));
+  const database = new URL(process.env.DATABASE_URL ?? LOCAL_DATABASE_URL);
+  database.pathname = `/claudomator_bench_${label.replace(/\W/g, '_')}_${process.pid}`;
+  const databaseUrl = database.toString();
+  const stateDir = path.join(scratch, 'fake-agent-state');
+  const bundlePath = path.join(scratch, 'workflow-bundle.js');
+
+  const [server, store] = await Promise.all([
+    startDevServer({ binary }),
+    openStore(databaseUrl),
+    buildWorkflowBundle(bundlePath),
+  ]);
+  const fullEnv: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? os.homedir(),
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: server.namespace,
+    DATABASE_URL: databaseUrl,
+    CLAUDOMATOR_DATA_DIR: path.join(scratch, 'data'),
+    CLAUDOMATOR_TASK_QUEUE: `bench-${label}`,
+    CLAUDOMATOR_AGENT_TASK_QUEUE: `bench-${label}-agents`,
+    CLAUDOMATOR_POOL_WORKFLOW_ID: `bench-${label}-pool`,
+    CLAUDOMATOR_HOST_ID: 'bench-host',
+    CLAUDOMATOR_WORKFLOW_BUNDLE: bundlePath,
+    CLAUDOMATOR_LOG_LEVEL: 'WARN',
+    CLAUDOMATOR_CLAUDE_BIN: path.join(FAKE_AGENTS_DIR, 'claude'),
+    CLAUDOMATOR_GEMINI_BIN: path.join(FAKE_AGENTS_DIR, 'gemini'),
+    CLAUDOMATOR_CODEX_BIN: path.join(FAKE_AGENTS_DIR, 'codex'),
+    CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'FAKE_AGENT_*',
+    FAKE_AGENT_SCENARIO: 'success',
+    FAKE_AGENT_STATE_DIR: stateDir,
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  // The bench process's own runtime: warnings only, so figures are not lost among log lines.
+  installRuntime(config);
+  const connection = await Connection.connect({ address: server.address });
+  const temporal = new Client({ connection, namespace: server.namespace });
+  const client = new ClaudomatorClient(temporal, store, config);
+  let storeOpen = true;
+  const closeStore = async (): Promise<void> => {
+    if (!storeOpen) return;
+    storeOpen = false;
+    await store.close();
+  };
+
+  return {
+    server,
+    env: fullEnv,
+    config,
+    temporal,
+    client,
+    store,
+    databaseUrl,
+    bundlePath,
+    closeStore,
+    async stop() {
+      await connection.close().catch(() => undefined);
+      await closeStore().catch(() => undefined);
+      await server.stop();
+      await dropDatabase(databaseUrl);
+      await rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface InProcessWorkers {
+  workers: CreatedWorker[];
+  /** Stop polling, let running activities finish, wait for every worker to end. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The production workers of a role (default `all`: orchestration, agent queue, host queue) in this
+ * process, on their own connection and store, as `claudomator worker` creates them.
+ */
+export async function startWorkersInProcess(
+  bench: BenchEnvironment,
+  role: WorkerRole = 'all',
+): Promise<InProcessWorkers> {
+  const connection = await NativeConnection.connect({ address: bench.server.address });
+  const store = await openStore(bench.databaseUrl);
+  const workers = await createWorkers({
+    role,
+    config: bench.config,
+    connection,
+    store,
+    ...(runsOrchestration(role) ? { workflowBundle: { codePath: bench.bundlePath } } : {}),
+  });
+  const runs = workers.map(({ worker }) => worker.run());
+  return {
+    workers,
+    async stop() {
+      for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+      const results = await Promise.allSettled(runs);
+      await store.close();
+      await connection.close();
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    },
+  };
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const admin = new URL(url);
+  const name = admin.pathname.slice(1);
+  admin.pathname = '/postgres';
+  const db = new pg.Client({ connectionString: admin.toString() });
+  await db.connect();
+  try {
+    await db.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
+  } finally {
+    await db.end();
+  }
+}
+
+// ---- Histories ------------------------------------------------------------------------------------
+
+/** Server timestamps of one workflow run, read from its history (epoch ms). */
+export interface RunTimes {
+  /** WorkflowExecutionStarted. */
+  started: number;
+  /** The closing event (completed, failed, cancelled, …); NaN while open. */
+  closed: number;
+  /** Activities by type, in schedule order: scheduled, started (picked up by a worker), closed. */
+  activities: Array<{ type: string; scheduled: number; started: number; closed: number }>;
+  /** Workflow tasks: scheduled, started (picked up by a worker), completed (or failed, timed out). */
+  workflowTasks: Array<{ scheduled: number; started: number; completed: number }>;
+  /** Signals received, in order. */
+  signals: Array<{ name: string; at: number }>;
+  /** Signals sent (initiated), in order. */
+  signalsSent: Array<{ name: string; target: string; at: number }>;
+}
+
+export async function runTimes(temporal: Client, workflowId: string): Promise<RunTimes> {
+  const history = await temporal.workflow.getHandle(workflowId).fetchHistory();
+  return timesOf(history.events ?? []);
+}
+
+function timesOf(events: HistoryEvent[]): RunTimes {
+  const out: RunTimes = {
+    started: NaN,
+    closed: NaN,
+    activities: [],
+    workflowTasks: [],
+    signals: [],
+    signalsSent: [],
+  };
+  const byScheduledId = new Map<number, RunTimes['activities'][number]>();
+  for (const event of events) {
+    const at = timestampMs(event.eventTime);
+    switch (event.eventType) {
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        out.started = at;
+        break;
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+        out.closed = at;
+        break;
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+        out.workflowTasks.push({ scheduled: at, started: NaN, completed: NaN });
+        break;
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: {
+        const task = out.workflowTasks.at(-1);
+        if (task) task.started = at;
+        break;
+      }
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: {
+        const task = out.workflowTasks.at(-1);
+        if (task) task.completed = at;
+        break;
+      }
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: {
+        const activity = {
+          type: event.activityTaskScheduledEventAttributes?.activityType?.name ?? '',
+          scheduled: at,
+          started: NaN,
+          closed: NaN,
+        };
+        byScheduledId.set(Number(event.eventId), activity);
+        out.activities.push(activity);
+        break;
+      }
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED: {
+        const activity = byScheduledId.get(Number(event.activityTaskStartedEventAttributes?.scheduledEventId));
+        if (activity) activity.started = at;
+        break;
+      }
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: {
+        const attrs =
+          event.activityTaskCompletedEventAttributes ??
+          event.activityTaskFailedEventAttributes ??
+          event.activityTaskTimedOutEventAttributes ??
+          event.activityTaskCanceledEventAttributes;
+        const activity = byScheduledId.get(Number(attrs?.scheduledEventId));
+        if (activity) activity.closed = at;
+        break;
+      }
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+        out.signals.push({ name: event.workflowExecutionSignaledEventAttributes?.signalName ?? '', at });
+        break;
+      case EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: {
+        const attrs = event.signalExternalWorkflowExecutionInitiatedEventAttributes;
+        out.signalsSent.push({
+          name: attrs?.signalName ?? '',
+          target: attrs?.workflowExecution?.workflowId ?? '',
+          at,
+        });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+function timestampMs(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  if (!ts) return NaN;
+  return Number(ts.seconds ?? 0) * 1000 + (ts.nanos ?? 0) / 1e6;
+}
+
+/** The one activity of `type` in `times`; an error naming the workflow if it is missing or unfinished. */
+export function activityOf(times: RunTimes, type: string, workflowId: string): RunTimes['activities'][number] {
+  const found = times.activities.filter((a) => a.type === type);
+  const activity = found[0];
+  if (found.length !== 1 || !activity || Number.isNaN(activity.closed)) {
+    throw new Error(`${workflowId}: expected one finished ${type} activity, found ${found.length}`);
+  }
+  return activity;
+}
+
+/**
+ * How long workflow tasks waited for a worker (scheduled → started) and how long workers took with
+ * them (started → completed), over `runs`: the unit cost of every step a workflow takes, which on a
+ * busy machine is most of what the benchmarks measure.
+ */
+export function workflowTaskLine(label: string, runs: RunTimes[]): string {
+  const tasks = runs.flatMap((r) => r.workflowTasks).filter((t) => !Number.isNaN(t.completed));
+  const dispatch = summarize(tasks.map((t) => t.started - t.scheduled));
+  const work = summarize(tasks.map((t) => t.completed - t.started));
+  return (
+    `${label}: ${tasks.length} workflow tasks, waiting for a worker p50 ${dispatch.p50.toFixed(1)} ms (p95 ${dispatch.p95.toFixed(1)}), ` +
+    `in the worker p50 ${work.p50.toFixed(1)} ms (p95 ${work.p95.toFixed(1)})`
+  );
+}
+
+// ---- Figures -----------------------------------------------------------------------------------
+
+export interface Summary {
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+  max: number;
+}
+
+export function summarize(values: number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return {
+    n: sorted.length,
+    p50: at(0.5),
+    p95: at(0.95),
+    mean: sorted.reduce((s, v) => s + v, 0) / sorted.length,
+    max: sorted.at(-1) ?? NaN,
+  };
+}
+
+const LABEL_WIDTH = 44;
+
+/** The header of a p50/p95/mean/max/n table. */
+export function summaryHeader(): string {
+  const cols = ['p50', 'p95', 'mean', 'max'].map((c) => c.padStart(8)).join(' ');
+  return `${''.padEnd(LABEL_WIDTH)} ${cols} ${'n'.padStart(6)}`;
+}
+
+/** One row of that table (ms). */
+export function summaryRow(label: string, s: Summary): string {
+  const cols = [s.p50, s.p95, s.mean, s.max].map((v) => v.toFixed(1).padStart(8)).join(' ');
+  return `${label.padEnd(LABEL_WIDTH)} ${cols} ${String(s.n).padStart(6)}`;
+}
+
+export const MB = 1024 * 1024;
+
+/** A positive integer flag, or an error naming it. */
+export function positiveInt(name: string, raw: string | undefined): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+  }
+  return value;
+}
