@@ -157,7 +157,9 @@ async function main(): Promise<void> {
       const blocked = await sample(worker);
 
       const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
-      const perTask = (blocked.rss - idle.rss) / N;
+      // Memory follows the workflows in the worker's cache (CLAUDOMATOR_MAX_CACHED_WORKFLOWS), not the blocked tasks.
+      const cachedAdded = Math.max(blocked.cachedWorkflows - idle.cachedWorkflows, 1);
+      const perCached = (blocked.rss - idle.rss) / cachedAdded;
       const entry = values.dist ? 'node dist/worker/main.js' : 'node --import tsx worker/main.ts';
       console.log(
         `\norchestration worker memory (${entry}), ${N} tasks BLOCKED on a question ` +
@@ -170,8 +172,8 @@ async function main(): Promise<void> {
       );
       console.log(`${'peak while filling'.padEnd(28)} ${mb(blocked.peakRss).padStart(10)}`);
       console.log(
-        `\ngrowth: ${mb(blocked.rss - idle.rss)}, ${(perTask / 1024).toFixed(0)} kB per blocked task; ` +
-          `at that rate ${Math.floor((TARGET - idle.rss) / perTask)} blocked tasks fit in 500 MB`,
+        `\ngrowth: ${mb(blocked.rss - idle.rss)} for ${cachedAdded} more cached workflows, ${(perCached / 1024).toFixed(0)} kB each; ` +
+          `the other ${N - cachedAdded} blocked tasks wait out of memory and replay when answered`,
       );
       console.log(
         `target: RSS under 500 MB with ${N} blocked → ${mb(blocked.rss)} ${blocked.rss < TARGET ? 'met' : 'NOT met'}`,

@@ -33,6 +33,8 @@ export const ENV_VARS = {
   CLAUDOMATOR_DEPLOY_RETRY_INTERVAL:
     'First wait before a failed story deploy is retried; it doubles each time (default 5s)',
   CLAUDOMATOR_SHUTDOWN_GRACE: 'How long a stopping worker lets running activities finish (default 30s)',
+  CLAUDOMATOR_MAX_CACHED_WORKFLOWS:
+    'Workflows an orchestration worker keeps in memory; the rest replay when they wake (default 500)',
   CLAUDOMATOR_WORKER_ROLE: 'What a worker runs: all, orchestration or agents (default all)',
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
   CLAUDOMATOR_DEPLOYMENT_NAME: 'Worker Deployment name for Worker Versioning (default claudomator)',
@@ -95,6 +97,8 @@ export interface Config {
   hostScheduleTimeoutMs: number;
   deployRetryIntervalMs: number;
   shutdownGraceMs: number;
+  /** Sticky cache size of orchestration workers: bounds memory when many tasks wait (bench/blocked-tasks-memory). */
+  maxCachedWorkflows: number;
   workerRole: WorkerRole;
   hostId: string;
   /** Worker Versioning: on when `buildId` is set. */
@@ -260,6 +264,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     hostScheduleTimeoutMs: parse('CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT', 10 * 60_000, 'a duration such as "5m"', duration),
     deployRetryIntervalMs: parse('CLAUDOMATOR_DEPLOY_RETRY_INTERVAL', 5_000, 'a duration such as "5s"', duration),
     shutdownGraceMs: parse('CLAUDOMATOR_SHUTDOWN_GRACE', 30_000, 'a duration such as "30s" or "5m"', duration),
+    maxCachedWorkflows: parse('CLAUDOMATOR_MAX_CACHED_WORKFLOWS', 500, 'a whole number from 1 to 100000', (raw) =>
+      /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) <= 100_000 ? Number(raw) : undefined,
+    ),
     workerRole: parse('CLAUDOMATOR_WORKER_ROLE', 'all', `one of ${WORKER_ROLES.join(', ')}`, (raw) =>
       (WORKER_ROLES as readonly string[]).includes(raw) ? (raw as WorkerRole) : undefined,
     ),

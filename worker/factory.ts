@@ -95,6 +95,9 @@ export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> 
         ...versioning,
         taskQueue: planned.taskQueue,
         workflowBundle: deps.workflowBundle,
+        // Tasks blocked on a question or a dependency can wait for days: past this many, the least recently
+        // used leave memory and replay their (short) history when a signal wakes them.
+        maxCachedWorkflows: config.maxCachedWorkflows,
         activities: createOrchestrationActivities(activityDeps),
       };
     } else {
