@@ -49,6 +49,11 @@ const KNOWN: Bench[] = [
     quick: ['--tasks', '100'],
   },
   {
+    name: 'dispatch-latency',
+    what: "workflow task schedule → start on this server: a worker's first workflow vs later ones",
+    quick: ['--runs', '2'],
+  },
+  {
     name: 'agent-cli-footprint',
     what: 'peak RSS and CPU of one real Claude Code run vs a bare Node process',
     quick: ['--runs', '1'],
