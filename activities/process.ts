@@ -178,7 +178,12 @@ export class AgentProcess {
     return new AgentProcess(pid, marker, stdout, stderr, async (self) => {
       let finish = (): void => undefined;
       const finished = new Promise<void>((resolve) => (finish = resolve));
-      const reading = readLogs([stdout, stderr], finished);
+      // Handled at once: a log file removed under a running agent must fail this run, not the worker.
+      const reading = readLogs([stdout, stderr], finished).then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err : new Error('reading the agent logs failed', { cause: err })),
+      );
+      let readError: Error | undefined;
       try {
         const [exitCode, signal] = (await once(subprocess, 'exit')) as [number | null, NodeJS.Signals | null];
         self.exitInfo = { exitCode: exitCode ?? undefined, signal: signal ?? undefined };
@@ -187,10 +192,11 @@ export class AgentProcess {
         await subprocess;
       } finally {
         finish();
-        await reading;
+        readError = await reading;
         lines.end();
         killOnExit.delete(run);
       }
+      if (readError) throw readError;
       return self.exitInfo;
     });
   }

@@ -65,5 +65,6 @@ describe('killOrphanedRuns', () => {
 
     await live.terminate(1_000);
     expect(isAlive(live.pid)).toBe(false);
+    await live.done; // its log readers finish before the scratch dir goes
   });
 });
