@@ -21,7 +21,7 @@ import type { Store } from '../store/index.js';
 import { buildWorkflowBundle } from '../worker/bundle.js';
 import { createWorkers, runsOrchestration, type CreatedWorker } from '../worker/factory.js';
 import { installRuntime } from '../worker/runtime.js';
-import { FAKE_AGENTS_DIR } from '../test/helpers/fake-agent.js';
+import { fakeAgentEnv } from '../test/helpers/fake-agent.js';
 
 // A default import: @temporalio/proto is CommonJS, and Node's ESM loader (tsx) sees no named exports in it.
 const EventType = proto.temporal.api.enums.v1.EventType;
@@ -82,12 +82,7 @@ export async function startBenchEnvironment(
     CLAUDOMATOR_HOST_ID: 'bench-host',
     CLAUDOMATOR_WORKFLOW_BUNDLE: bundlePath,
     CLAUDOMATOR_LOG_LEVEL: 'WARN',
-    CLAUDOMATOR_CLAUDE_BIN: path.join(FAKE_AGENTS_DIR, 'claude'),
-    CLAUDOMATOR_GEMINI_BIN: path.join(FAKE_AGENTS_DIR, 'gemini'),
-    CLAUDOMATOR_CODEX_BIN: path.join(FAKE_AGENTS_DIR, 'codex'),
-    CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'FAKE_AGENT_*',
-    FAKE_AGENT_SCENARIO: 'success',
-    FAKE_AGENT_STATE_DIR: stateDir,
+    ...fakeAgentEnv(stateDir),
     ...env,
   };
   const config = loadConfig(fullEnv);

@@ -5,6 +5,7 @@
  * nothing. Workflows are started with deterministic ids (`task-<id>`, `story-<id>`).
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -284,6 +285,9 @@ function truncate(text: string, max: number): string {
 
 // ---- Steering -----------------------------------------------------------------------------------
 
+/** How long an answer waits for a workflow that is BLOCKED in the store to be BLOCKED itself (see below). */
+const BLOCKED_CATCH_UP_MS = 30_000;
+
 /** Answer a blocked task's question; the same agent session resumes with it. */
 export async function answerQuestion(
   ctx: SdkContext,
@@ -296,11 +300,22 @@ export async function answerQuestion(
       { path: 'answer', message: 'must not be empty' },
     ]);
   }
-  const task = await ctx.store.getTask(taskId);
+  let task = await ctx.store.getTask(taskId);
+  const handle = ctx.temporal.workflow.getHandle(taskWorkflowId(taskId));
+  const deadline = Date.now() + BLOCKED_CATCH_UP_MS;
   try {
-    return await ctx.temporal.workflow.getHandle(taskWorkflowId(taskId)).executeUpdate(answerUpdate, {
-      args: [{ answer, ...(by ? { by } : {}) }],
-    });
+    for (;;) {
+      try {
+        return await handle.executeUpdate(answerUpdate, { args: [{ answer, ...(by ? { by } : {}) }] });
+      } catch (err) {
+        // The store can say BLOCKED one workflow task before the workflow does: when a worker died between
+        // the write and that task's completion, the next worker redoes it after the workflow task timeout.
+        const waitingInStore = task.state === 'BLOCKED' && task.question !== undefined;
+        if (!(err instanceof WorkflowUpdateFailedError) || !waitingInStore || Date.now() > deadline) throw err;
+        await sleep(500);
+        task = await ctx.store.getTask(taskId);
+      }
+    }
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
       throw new ConflictError(

@@ -58,6 +58,18 @@ export interface FakeAgentSetup {
   env?: Record<string, string>;
 }
 
+/** Worker variables that make the fakes the agent binaries and pass them their scenario and state dir. */
+export function fakeAgentEnv(stateDir: string, scenario = 'success'): Record<string, string> {
+  return {
+    CLAUDOMATOR_CLAUDE_BIN: path.join(FAKE_AGENTS_DIR, 'claude'),
+    CLAUDOMATOR_GEMINI_BIN: path.join(FAKE_AGENTS_DIR, 'gemini'),
+    CLAUDOMATOR_CODEX_BIN: path.join(FAKE_AGENTS_DIR, 'codex'),
+    CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'FAKE_AGENT_*',
+    FAKE_AGENT_SCENARIO: scenario,
+    FAKE_AGENT_STATE_DIR: stateDir,
+  };
+}
+
 /** A configuration whose agent binaries are the fakes and whose agent environment carries the scenario. */
 export function fakeAgentConfig(setup: FakeAgentSetup): Readonly<Config> {
   return loadConfig({
@@ -65,12 +77,7 @@ export function fakeAgentConfig(setup: FakeAgentSetup): Readonly<Config> {
     HOME: process.env.HOME,
     CLAUDOMATOR_DATA_DIR: setup.dataDir,
     CLAUDOMATOR_HOST_ID: 'test-host',
-    CLAUDOMATOR_CLAUDE_BIN: path.join(FAKE_AGENTS_DIR, 'claude'),
-    CLAUDOMATOR_GEMINI_BIN: path.join(FAKE_AGENTS_DIR, 'gemini'),
-    CLAUDOMATOR_CODEX_BIN: path.join(FAKE_AGENTS_DIR, 'codex'),
-    CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'FAKE_AGENT_*',
-    FAKE_AGENT_SCENARIO: setup.scenario,
-    FAKE_AGENT_STATE_DIR: setup.stateDir,
+    ...fakeAgentEnv(setup.stateDir, setup.scenario),
     ...setup.env,
   });
 }

@@ -16,7 +16,7 @@ import { ClaudomatorClient } from '../../client/index.js';
 import { loadConfig, type Config, type WorkerRole } from '../../infra/config.js';
 import type { Store } from '../../store/index.js';
 import { cliEnv, startCli, waitForOutput, type CliEnv, type CliProcess } from '../e2e/cli-process.js';
-import { FAKE_AGENTS_DIR, isAlive, tempDir } from './fake-agent.js';
+import { fakeAgentEnv, isAlive, tempDir } from './fake-agent.js';
 import { uniqueName } from './temporal.js';
 
 export interface Host {
@@ -63,12 +63,7 @@ export async function startDeployment(
     queue: name,
     extra: {
       CLAUDOMATOR_POOL_WORKFLOW_ID: `${name}-pool`,
-      CLAUDOMATOR_CLAUDE_BIN: path.join(FAKE_AGENTS_DIR, 'claude'),
-      CLAUDOMATOR_GEMINI_BIN: path.join(FAKE_AGENTS_DIR, 'gemini'),
-      CLAUDOMATOR_CODEX_BIN: path.join(FAKE_AGENTS_DIR, 'codex'),
-      CLAUDOMATOR_AGENT_ENV_PASSTHROUGH: 'FAKE_AGENT_*',
-      FAKE_AGENT_SCENARIO: 'success',
-      FAKE_AGENT_STATE_DIR: stateDir,
+      ...fakeAgentEnv(stateDir),
       ...options.env,
     },
   });

@@ -331,9 +331,18 @@ describe('cancelling a task whose run cannot confirm the cancellation', () => {
     expect(done.state).toBe('CANCELLED');
     const { executions } = await d.client.getTask(task.id);
     expect(executions.map((e) => [e.id, e.status])).toEqual([[beat.executionId, 'CANCELLED']]);
-    expect((await handle(task.id).describe()).status.name).toBe('CANCELLED');
+    // The store records CANCELLED before the workflow gives the slot back and closes.
+    await waitFor(
+      'the workflow closed as cancelled',
+      async () => (await handle(task.id).describe()).status.name === 'CANCELLED' || undefined,
+      10_000,
+    );
     // A cancellation is not the agent's failure: nothing counts towards draining it.
-    const claude = (await d.client.agentStatuses()).find((s) => s.agent === 'claude');
+    const claude = await waitFor(
+      'the slot back in the pool',
+      async () => (await d.client.agentStatuses()).find((s) => s.agent === 'claude' && s.activeTasks === 0),
+      10_000,
+    );
     expect(claude).toMatchObject({ activeTasks: 0, holders: [], consecutiveFailures: 0, drained: false });
     await expectMirror(task.id);
 
