@@ -379,16 +379,20 @@ async function waitGone(
   }
 }
 
-interface ProcInfo {
+export interface ProcInfo {
   pid: number;
   state: string;
   pgrp: number;
   /** Clock ticks after boot. */
   startTime: number;
+  /** User + system CPU time so far, in clock ticks (USER_HZ). */
+  cpuTicks: number;
+  /** Resident set size, in pages. */
+  rssPages: number;
 }
 
 /** Every process from /proc, or undefined where there is no /proc. */
-function listProcesses(): ProcInfo[] | undefined {
+export function listProcesses(): ProcInfo[] | undefined {
   let entries: string[];
   try {
     entries = readdirSync('/proc');
@@ -406,7 +410,14 @@ function listProcesses(): ProcInfo[] | undefined {
     }
     // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so split after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.push({ pid: Number(entry), state: fields[0] ?? '?', pgrp: Number(fields[2]), startTime: Number(fields[19]) });
+    out.push({
+      pid: Number(entry),
+      state: fields[0] ?? '?',
+      pgrp: Number(fields[2]),
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+      startTime: Number(fields[19]),
+      rssPages: Number(fields[21]),
+    });
   }
   return out;
 }

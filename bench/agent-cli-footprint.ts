@@ -14,7 +14,6 @@
  * Sampling: /proc every 20 ms, summing RSS over the process group; CPU is utime + stime of every
  * process seen, at its last sample.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { claudeAdapter } from '../activities/agents/claude.js';
+import { listProcesses } from '../activities/process.js';
 import { MessagesApiServer } from '../test/helpers/messages-api.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
@@ -36,25 +36,6 @@ interface Footprint {
   wallSeconds: number;
 }
 
-/** pid → [pgid, rss bytes, cpu ticks] for every process, from /proc. */
-function snapshot(): Map<number, [number, number, number]> {
-  const table = new Map<number, [number, number, number]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from the 3rd on
-      const pgid = Number(fields[2]);
-      const cpu = Number(fields[11]) + Number(fields[12]); // utime + stime
-      const rss = Number(fields[21]) * PAGE;
-      table.set(Number(entry), [pgid, rss, cpu]);
-    } catch {
-      // The process ended between readdir and read.
-    }
-  }
-  return table;
-}
-
 /** Run `file args` in its own process group and sample its group until it exits. */
 async function measure(file: string, args: string[], options: { cwd: string; env: Record<string, string> }) {
   const started = performance.now();
@@ -66,10 +47,10 @@ async function measure(file: string, args: string[], options: { cwd: string; env
   void child.finally(() => (running = false));
   while (running) {
     let rss = 0;
-    for (const [pid, [group, bytes, cpu]] of snapshot()) {
-      if (group !== pgid) continue;
-      rss += bytes;
-      cpuByPid.set(pid, cpu);
+    for (const proc of listProcesses() ?? []) {
+      if (proc.pgrp !== pgid) continue;
+      rss += proc.rssPages * PAGE;
+      cpuByPid.set(proc.pid, proc.cpuTicks);
     }
     peak = Math.max(peak, rss);
     await new Promise((resolve) => setTimeout(resolve, 20));

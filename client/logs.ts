@@ -12,6 +12,7 @@
  * Postgres and the log files, so it works on any machine that sees the worker's data dir.
  */
 import { open } from 'node:fs/promises';
+import { setTimeout } from 'node:timers/promises';
 import type { AgentAdapter, AgentEvent } from '../activities/agents/adapter.js';
 import { adapters } from '../activities/agents/registry.js';
 import { SETTLED_TASK_STATES, TERMINAL_FAILURE_STATES } from '../workflows/states.js';
@@ -291,6 +292,8 @@ export class LogRenderer {
 class LogFile {
   private offset = 0;
   private partial: Buffer = Buffer.alloc(0);
+  /** Reused by every read: a follower reads the file several times a second. */
+  private readonly buffer = Buffer.allocUnsafe(256 * 1024);
   found = false;
 
   async read(path: string): Promise<string[]> {
@@ -303,12 +306,11 @@ class LogFile {
     this.found = true;
     const chunks: Buffer[] = [this.partial];
     try {
-      const buffer = Buffer.alloc(1 << 20);
       for (;;) {
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
+        const { bytesRead } = await handle.read(this.buffer, 0, this.buffer.length, this.offset);
         if (bytesRead === 0) break;
         this.offset += bytesRead;
-        chunks.push(Buffer.from(buffer.subarray(0, bytesRead)));
+        chunks.push(Buffer.from(this.buffer.subarray(0, bytesRead)));
       }
     } finally {
       await handle.close();
@@ -427,15 +429,11 @@ function formatSeconds(ms: number): string {
 }
 
 /** Wait, or stop early when aborted; false when aborted. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve(!signal?.aborted);
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+async function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  try {
+    await setTimeout(ms, undefined, signal ? { signal } : {});
+    return true;
+  } catch {
+    return false; // AbortError: the only way it throws
+  }
 }

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listProcesses } from '../../activities/process.js';
 import { loadConfig, type Config } from '../../infra/config.js';
 import type { Store } from '../../store/index.js';
 import type { MockActivityEnvironment } from '@temporalio/testing';
@@ -124,23 +125,21 @@ export function isAlive(pid: number): boolean {
 
 /** Live processes in process group `pgid`. */
 export function groupMembers(pgid: number): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return fields[0] !== 'Z' && Number(fields[2]) === pgid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+  return (listProcesses() ?? []).filter((p) => p.state !== 'Z' && p.pgrp === pgid).map((p) => p.pid);
 }
 
 /** Live processes of any attempt of the execution (`CLAUDOMATOR_RUN_ID=<executionId>:<attempt>` in their environment). */
 export function markedProcesses(executionId: string): number[] {
-  const needle = `\0CLAUDOMATOR_RUN_ID=${executionId}:`;
+  return processesWithEnviron(`\0CLAUDOMATOR_RUN_ID=${executionId}:`);
+}
+
+/** Live processes whose environment holds `entry` (`NAME=value`, exactly). */
+export function processesWith(entry: string): number[] {
+  return processesWithEnviron(`\0${entry}\0`);
+}
+
+/** Live processes (other than this one) whose NUL-framed environment block contains `needle`. */
+function processesWithEnviron(needle: string): number[] {
   return readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)
     .filter((e) => {

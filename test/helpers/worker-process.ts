@@ -9,14 +9,13 @@
  * where a session of the first is unknown: the fakes keep sessions per working directory, as the real
  * CLIs do).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ClaudomatorClient } from '../../client/index.js';
 import { loadConfig, type Config, type WorkerRole } from '../../infra/config.js';
 import type { Store } from '../../store/index.js';
 import { cliEnv, startCli, waitForOutput, type CliEnv, type CliProcess } from '../e2e/cli-process.js';
-import { fakeAgentEnv, isAlive, tempDir } from './fake-agent.js';
+import { fakeAgentEnv, processesWith, tempDir } from './fake-agent.js';
 import { uniqueName } from './temporal.js';
 
 export interface Host {
@@ -109,19 +108,4 @@ export async function startDeployment(
       scratch.remove();
     },
   };
-}
-
-/** Live processes whose environment holds `entry` (`NAME=value`, exactly). */
-export function processesWith(entry: string): number[] {
-  const needle = `\0${entry}\0`;
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)
-    .filter((e) => {
-      try {
-        return isAlive(Number(e)) && `\0${readFileSync(`/proc/${e}/environ`, 'latin1')}`.includes(needle);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
