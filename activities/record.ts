@@ -1,7 +1,8 @@
 /**
  * Bookkeeping activities: the task workflow's mirror in Postgres. Each call is idempotent (the same
- * call twice leaves the same rows), because activities are retried; together they keep what the
- * database says equal to what the workflow decided. They run as local activities on the
+ * call twice leaves the same rows), because activities are retried, and each state change runs in
+ * one transaction, so a crash or error part-way leaves no half-written task; together they keep what
+ * the database says equal to what the workflow decided. They run as local activities on the
  * orchestration worker: short, and on the hot path of every task.
  */
 import type { Store } from '../store/index.js';
@@ -20,8 +21,8 @@ import type {
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
 export function createRecordActivities({ store }: { store: Store }) {
-  async function neighbours(taskId: string): Promise<TaskNeighbours> {
-    const [task, dependents] = await Promise.all([store.getTask(taskId), store.listDependents(taskId)]);
+  async function neighbours(db: Store, taskId: string): Promise<TaskNeighbours> {
+    const [task, dependents] = await Promise.all([db.getTask(taskId), db.listDependents(taskId)]);
     return {
       dependents: dependents.map((t) => t.id),
       ...(task.parentTaskId ? { parentTaskId: task.parentTaskId } : {}),
@@ -141,16 +142,20 @@ export function createRecordActivities({ store }: { store: Store }) {
       error?: string | null;
       question?: Question | null;
     }): Promise<TaskNeighbours> {
-      if (input.question !== undefined) await store.updateTaskQuestion(input.taskId, input.question);
-      await store.updateTaskState(input.taskId, input.state, input.error === undefined ? {} : { error: input.error });
-      return neighbours(input.taskId);
+      return store.transaction(async (tx) => {
+        if (input.question !== undefined) await tx.updateTaskQuestion(input.taskId, input.question);
+        await tx.updateTaskState(input.taskId, input.state, input.error === undefined ? {} : { error: input.error });
+        return neighbours(tx, input.taskId);
+      });
     },
 
     /** A run starts: record the agent (and model) the task got, the execution, and RUNNING. */
     async recordExecutionStart(input: { execution: Execution; agent: AgentConfig }): Promise<void> {
-      await store.updateTaskAgent(input.execution.taskId, input.agent);
-      await store.createExecution(input.execution);
-      await store.updateTaskState(input.execution.taskId, 'RUNNING', { error: null });
+      await store.transaction(async (tx) => {
+        await tx.updateTaskAgent(input.execution.taskId, input.agent);
+        await tx.createExecution(input.execution);
+        await tx.updateTaskState(input.execution.taskId, 'RUNNING', { error: null });
+      });
     },
 
     /**
@@ -159,57 +164,62 @@ export function createRecordActivities({ store }: { store: Store }) {
      */
     async recordOutcome(record: TaskOutcomeRecord): Promise<TaskNeighbours> {
       const { result } = record;
-      await store.updateExecution(record.executionId, {
-        status: record.status,
-        endTime: new Date().toISOString(),
-        ...(result?.sessionId ? { sessionId: result.sessionId } : {}),
-        ...(result?.summary ? { summary: result.summary } : {}),
-        ...(result?.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
-        ...(record.error ? { error: record.error } : {}),
-        ...(result?.paths
-          ? {
-              stdoutPath: result.paths.stdoutPath,
-              stderrPath: result.paths.stderrPath,
-              artifactDir: result.paths.artifactDir,
-              sandboxDir: result.paths.sandboxDir,
-            }
-          : {}),
+      return store.transaction(async (tx) => {
+        await tx.updateExecution(record.executionId, {
+          status: record.status,
+          endTime: new Date().toISOString(),
+          ...(result?.sessionId ? { sessionId: result.sessionId } : {}),
+          ...(result?.summary ? { summary: result.summary } : {}),
+          ...(result?.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
+          ...(record.error ? { error: record.error } : {}),
+          ...(result?.paths
+            ? {
+                stdoutPath: result.paths.stdoutPath,
+                stderrPath: result.paths.stderrPath,
+                artifactDir: result.paths.artifactDir,
+                sandboxDir: result.paths.sandboxDir,
+              }
+            : {}),
+        });
+        if (result?.changeStats) await tx.updateExecutionChangestats(record.executionId, result.changeStats);
+        if (result?.summary) await tx.updateTaskSummary(record.taskId, result.summary);
+        if (result?.question) {
+          await tx.updateTaskQuestion(record.taskId, result.question);
+          const execution = await tx.getExecution(record.executionId);
+          await tx.appendTaskInteraction({
+            id: `${record.executionId}:question`,
+            taskId: record.taskId,
+            kind: 'question',
+            text: result.question.text,
+            ...(result.question.options ? { options: result.question.options } : {}),
+            executionId: record.executionId,
+            at: execution.endTime ?? new Date().toISOString(),
+          });
+        }
+        if (record.taskState) {
+          await tx.updateTaskState(record.taskId, record.taskState, {
+            error:
+              record.error ?? (record.taskState === 'READY' || record.taskState === 'COMPLETED' ? null : undefined),
+          });
+        }
+        return neighbours(tx, record.taskId);
       });
-      if (result?.changeStats) await store.updateExecutionChangestats(record.executionId, result.changeStats);
-      if (result?.summary) await store.updateTaskSummary(record.taskId, result.summary);
-      if (result?.question) {
-        await store.updateTaskQuestion(record.taskId, result.question);
-        const execution = await store.getExecution(record.executionId);
-        await store.appendTaskInteraction({
-          id: `${record.executionId}:question`,
-          taskId: record.taskId,
-          kind: 'question',
-          text: result.question.text,
-          ...(result.question.options ? { options: result.question.options } : {}),
-          executionId: record.executionId,
-          at: execution.endTime ?? new Date().toISOString(),
-        });
-      }
-      if (record.taskState) {
-        await store.updateTaskState(record.taskId, record.taskState, {
-          error: record.error ?? (record.taskState === 'READY' || record.taskState === 'COMPLETED' ? null : undefined),
-        });
-      }
-      return neighbours(record.taskId);
     },
 
     /** A human answered: the answer joins the history, the question is cleared, the task queues again. */
     async recordAnswer(input: { taskId: string; executionId: string; answer: string; by?: string }): Promise<void> {
-      await store.appendTaskInteraction({
-        id: `${input.executionId}:answer`,
-        taskId: input.taskId,
-        kind: 'answer',
-        text: input.answer,
-        executionId: input.executionId,
-        at: new Date().toISOString(),
+      await store.transaction(async (tx) => {
+        await tx.appendTaskInteraction({
+          id: `${input.executionId}:answer`,
+          taskId: input.taskId,
+          kind: 'answer',
+          text: input.answer,
+          executionId: input.executionId,
+          at: new Date().toISOString(),
+        });
+        await tx.updateTaskQuestion(input.taskId, null);
+        await tx.updateTaskState(input.taskId, 'QUEUED');
       });
-      await store.updateTaskQuestion(input.taskId, null);
-      await store.updateTaskState(input.taskId, 'QUEUED');
     },
   };
 }

@@ -100,15 +100,18 @@ export async function submitTasks(
   const planned = await planTasks(ctx, parseTaskFile(input, 'task spec'));
   const results: Task[] = [];
   const created: Task[] = [];
-  for (const plan of planned) {
-    if (plan.existing) {
-      results[plan.index] = plan.existing;
-      continue;
+  // All the tasks of one submission are created together or not at all.
+  await ctx.store.transaction(async (tx) => {
+    for (const plan of planned) {
+      if (plan.existing) {
+        results[plan.index] = plan.existing;
+        continue;
+      }
+      const { task, created: isNew } = await tx.createTask(plan.task);
+      results[plan.index] = task;
+      if (isNew) created.push(task);
     }
-    const { task, created: isNew } = await ctx.store.createTask(plan.task);
-    results[plan.index] = task;
-    if (isNew) created.push(task);
-  }
+  });
   for (const task of created) await launchTask(ctx, task);
   return results;
 }

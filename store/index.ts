@@ -3,7 +3,7 @@
  *
  * Activities write through it (every write is idempotent: the same call twice leaves the same rows,
  * because activities are retried), and the SDK reads through it. Each method is one statement or
- * one small transaction; state changes are checked against the transition tables in
+ * one small transaction (callers group several into one with `transaction`); state changes are checked against the transition tables in
  * `workflows/states.ts`, and an illegal one is an `IllegalTransitionError` naming both states.
  */
 import pg from 'pg';
@@ -97,7 +97,14 @@ export function describeTarget(connectionString: string): string {
 }
 
 export class Store {
-  constructor(readonly pool: pg.Pool) {}
+  /**
+   * `db` is where statements go: the pool, or inside `transaction` the one connection holding the
+   * transaction, so every method of a transaction's store takes part in it.
+   */
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly db: pg.Pool | pg.PoolClient = pool,
+  ) {}
 
   /**
    * Open a pool and prove the database answers, failing within seconds (never hanging) with a
@@ -125,12 +132,16 @@ export class Store {
     await this.pool.end();
   }
 
-  /** Run `fn` in one transaction on one connection; always releases the connection. */
-  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Run `fn` in one transaction on one connection, with a store whose every statement is part of it:
+   * all of them commit, or (when `fn` throws) none does. Inside a transaction, `transaction` joins it.
+   */
+  async transaction<T>(fn: (tx: Store) => Promise<T>): Promise<T> {
+    if (this.db !== this.pool) return fn(this);
     const client = await this.pool.connect();
     try {
       await client.query('begin');
-      const result = await fn(client);
+      const result = await fn(new Store(this.pool, client));
       await client.query('commit');
       return result;
     } catch (err) {
@@ -145,7 +156,7 @@ export class Store {
 
   /** Create or update a project (adding the same project twice is a no-op). */
   async upsertProject(project: NewProject): Promise<Project> {
-    const { rows } = await this.pool.query<ProjectRow>(
+    const { rows } = await this.db.query<ProjectRow>(
       `insert into projects (id, remote_url, default_branch, deploy_command, validation)
        values ($1::text, $2::text, $3::text, $4::text, $5::jsonb)
        on conflict (id) do update set
@@ -168,13 +179,13 @@ export class Store {
   }
 
   async getProject(id: string): Promise<Project> {
-    const { rows } = await this.pool.query<ProjectRow>('select * from projects where id = $1::text', [id]);
+    const { rows } = await this.db.query<ProjectRow>('select * from projects where id = $1::text', [id]);
     if (!rows[0]) throw new NotFoundError('project', id);
     return toProject(rows[0]);
   }
 
   async listProjects(): Promise<Project[]> {
-    const { rows } = await this.pool.query<ProjectRow>('select * from projects order by id');
+    const { rows } = await this.db.query<ProjectRow>('select * from projects order by id');
     return rows.map(toProject);
   }
 
@@ -182,7 +193,7 @@ export class Store {
 
   /** Create a story; creating the same story again returns it, a different one under the same id is a conflict. */
   async createStory(story: NewStory): Promise<{ story: Story; created: boolean }> {
-    const { rows } = await this.pool.query<StoryRow>(
+    const { rows } = await this.db.query<StoryRow>(
       `insert into stories (id, project_id, name, branch, max_fix_attempts)
        values ($1::text, $2::text, $3::text, $4::text, $5::int)
        on conflict (id) do nothing returning *`,
@@ -199,13 +210,13 @@ export class Store {
   }
 
   async getStory(id: string): Promise<Story> {
-    const { rows } = await this.pool.query<StoryRow>('select * from stories where id = $1::text', [id]);
+    const { rows } = await this.db.query<StoryRow>('select * from stories where id = $1::text', [id]);
     if (!rows[0]) throw new NotFoundError('story', id);
     return toStory(rows[0]);
   }
 
   async listStories(filter: { projectId?: string; status?: StoryState } = {}): Promise<Story[]> {
-    const { rows } = await this.pool.query<StoryRow>(
+    const { rows } = await this.db.query<StoryRow>(
       `select * from stories
        where ($1::text is null or project_id = $1::text) and ($2::text is null or status = $2::text)
        order by created_at, id`,
@@ -216,7 +227,7 @@ export class Store {
 
   /** Move a story to `status` (checked against STORY_TRANSITIONS); `detail` replaces the one-line status detail when given. */
   async updateStoryStatus(id: string, status: StoryState, detail?: string | null): Promise<Story> {
-    const { rows } = await this.pool.query<StoryRow>(
+    const { rows } = await this.db.query<StoryRow>(
       `update stories set status = $2::text,
          detail = case when $3::boolean then $4::text else detail end,
          updated_at = case when status = $2::text and detail is not distinct from
@@ -238,7 +249,8 @@ export class Store {
    * existing id is a `ConflictError`. An unknown dependency, parent, story or project is a `NotFoundError`.
    */
   async createTask(task: NewTask): Promise<{ task: Task; created: boolean }> {
-    return this.transaction(async (client) => {
+    return this.transaction(async (tx) => {
+      const client = tx.db;
       const { rows } = await client
         .query<{ id: string }>(
           `insert into tasks (id, name, instructions, agent, timeout_ms, parent_task_id, story_id, project_id,
@@ -289,24 +301,24 @@ export class Store {
   }
 
   async getTask(id: string): Promise<Task> {
-    return this.getTaskWith(this.pool, id);
+    return this.getTaskWith(this.db, id);
   }
 
   /** The task, or undefined when there is none (for callers that expect absence). */
   async findTask(id: string): Promise<Task | undefined> {
-    const { rows } = await this.pool.query<TaskRow>(`${TASK_SELECT} where t.id = $1::text`, [id]);
+    const { rows } = await this.db.query<TaskRow>(`${TASK_SELECT} where t.id = $1::text`, [id]);
     return rows[0] ? toTask(rows[0]) : undefined;
   }
 
   async findTaskByIdempotencyKey(key: string): Promise<Task | undefined> {
-    const { rows } = await this.pool.query<TaskRow>(`${TASK_SELECT} where t.idempotency_key = $1::text`, [key]);
+    const { rows } = await this.db.query<TaskRow>(`${TASK_SELECT} where t.idempotency_key = $1::text`, [key]);
     return rows[0] ? toTask(rows[0]) : undefined;
   }
 
   /** Tasks matching every given filter field, oldest first (default limit 1000). */
   async listTasks(filter: TaskFilter = {}): Promise<Task[]> {
     const states = filter.state === undefined ? null : Array.isArray(filter.state) ? filter.state : [filter.state];
-    const { rows } = await this.pool.query<TaskRow>(
+    const { rows } = await this.db.query<TaskRow>(
       `${TASK_SELECT}
        where ($1::text[] is null or t.state = any($1::text[]))
          and ($2::text is null or t.story_id = $2::text)
@@ -329,7 +341,7 @@ export class Store {
 
   /** Tasks that depend on `taskId` (who must be told when it finishes). */
   async listDependents(taskId: string): Promise<Task[]> {
-    const { rows } = await this.pool.query<TaskRow>(
+    const { rows } = await this.db.query<TaskRow>(
       `${TASK_SELECT} where t.id in (select task_id from task_dependencies where depends_on = $1::text)
        order by t.created_at, t.id`,
       [taskId],
@@ -339,7 +351,7 @@ export class Store {
 
   /** Every dependency edge among the given tasks and everything they reach (for cycle checks). */
   async listDependencyClosure(taskIds: string[]): Promise<Array<{ taskId: string; dependsOn: string }>> {
-    const { rows } = await this.pool.query<{ task_id: string; depends_on: string }>(
+    const { rows } = await this.db.query<{ task_id: string; depends_on: string }>(
       `with recursive reach(id) as (
          select unnest($1::text[])
          union
@@ -362,7 +374,7 @@ export class Store {
     state: TaskState,
     options: { error?: string | null } = {},
   ): Promise<{ from: TaskState }> {
-    const { rows } = await this.pool.query<{ from_state: TaskState }>(
+    const { rows } = await this.db.query<{ from_state: TaskState }>(
       `with prev as (select id, state from tasks where id = $1::text for update)
        update tasks t set state = $2::text,
          error = case when $3::boolean then $4::text else t.error end,
@@ -393,7 +405,7 @@ export class Store {
 
   /** Append to the question/answer history; the same interaction id twice is stored once. */
   async appendTaskInteraction(interaction: TaskInteraction): Promise<void> {
-    await this.pool.query(
+    await this.db.query(
       `insert into task_interactions (id, task_id, kind, text, options, execution_id, at)
        values ($1::text, $2::text, $3::text, $4::text, $5::jsonb, $6::text, $7::timestamptz)
        on conflict (id) do nothing`,
@@ -410,7 +422,7 @@ export class Store {
   }
 
   async listTaskInteractions(taskId: string): Promise<TaskInteraction[]> {
-    const { rows } = await this.pool.query<TaskInteractionRow>(
+    const { rows } = await this.db.query<TaskInteractionRow>(
       'select * from task_interactions where task_id = $1::text order by at, id',
       [taskId],
     );
@@ -421,7 +433,7 @@ export class Store {
 
   /** Record the start of an agent run; the same execution id twice is stored once (the first write wins). */
   async createExecution(execution: Execution): Promise<Execution> {
-    await this.pool.query(
+    await this.db.query(
       `insert into executions (id, task_id, status, agent, model, start_time, stdout_path, stderr_path,
                                artifact_dir, sandbox_dir, session_id, resume_answer)
        values ($1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz, $7::text, $8::text,
@@ -470,17 +482,14 @@ export class Store {
       sets.push(`${column} = $${values.length}::${type}`);
     }
     if (sets.length > 0) {
-      const { rowCount } = await this.pool.query(
-        `update executions set ${sets.join(', ')} where id = $1::text`,
-        values,
-      );
+      const { rowCount } = await this.db.query(`update executions set ${sets.join(', ')} where id = $1::text`, values);
       if (rowCount === 0) throw new NotFoundError('execution', id);
     }
     return this.getExecution(id);
   }
 
   async updateExecutionChangestats(id: string, stats: ChangeStats): Promise<void> {
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await this.db.query(
       'update executions set files_changed = $2::int, insertions = $3::int, deletions = $4::int where id = $1::text',
       [id, stats.filesChanged, stats.insertions, stats.deletions],
     );
@@ -488,14 +497,14 @@ export class Store {
   }
 
   async getExecution(id: string): Promise<Execution> {
-    const { rows } = await this.pool.query<ExecutionRow>('select * from executions where id = $1::text', [id]);
+    const { rows } = await this.db.query<ExecutionRow>('select * from executions where id = $1::text', [id]);
     if (!rows[0]) throw new NotFoundError('execution', id);
     return toExecution(rows[0]);
   }
 
   /** A task's executions, oldest first. */
   async listExecutions(taskId: string): Promise<Execution[]> {
-    const { rows } = await this.pool.query<ExecutionRow>(
+    const { rows } = await this.db.query<ExecutionRow>(
       'select * from executions where task_id = $1::text order by start_time, id',
       [taskId],
     );
@@ -506,7 +515,7 @@ export class Store {
 
   /** Record an agent event; the same event id twice is stored once. */
   async recordAgentEvent(event: AgentEvent): Promise<void> {
-    await this.pool.query(
+    await this.db.query(
       `insert into agent_events (id, agent, event, at, until, reason)
        values ($1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::text)
        on conflict (id) do nothing`,
@@ -516,7 +525,7 @@ export class Store {
 
   /** Newest first. */
   async listAgentEvents(filter: { agent?: string; limit?: number } = {}): Promise<AgentEvent[]> {
-    const { rows } = await this.pool.query<AgentEventRow>(
+    const { rows } = await this.db.query<AgentEventRow>(
       `select * from agent_events where ($1::text is null or agent = $1::text)
        order by at desc, id desc limit $2::int`,
       [filter.agent ?? null, filter.limit ?? 100],
@@ -527,10 +536,10 @@ export class Store {
   // ---- Helpers --------------------------------------------------------------------------------
 
   private async updateTaskColumn(id: string, assignment: string, value: unknown): Promise<void> {
-    const { rowCount } = await this.pool.query(
-      `update tasks set ${assignment}, updated_at = now() where id = $1::text`,
-      [id, value],
-    );
+    const { rowCount } = await this.db.query(`update tasks set ${assignment}, updated_at = now() where id = $1::text`, [
+      id,
+      value,
+    ]);
     if (rowCount === 0) throw new NotFoundError('task', id);
   }
 
@@ -541,7 +550,7 @@ export class Store {
   }
 
   private async findTaskWith(
-    db: pg.PoolClient,
+    db: pg.Pool | pg.PoolClient,
     id: string,
     idempotencyKey: string | undefined,
   ): Promise<{ task: Task; idempotencyKey: string | null } | undefined> {
