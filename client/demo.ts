@@ -146,7 +146,6 @@ export async function runDemo(
   let last = '';
   const story = await client.waitForStory(id, {
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
-    intervalMs: 500,
     onChange: (status) => {
       if (status !== last) options.log(`[${Math.round((Date.now() - started) / 1000)}s] story ${status}`);
       last = status;

@@ -4,6 +4,7 @@
  * the spec schemas are translated into these at the SDK boundary, so callers handle one family.
  */
 import { ConfigError, type Config } from '../infra/config.js';
+import { NoDatabaseError } from '../infra/postgres.js';
 import {
   ConflictError as StoreConflictError,
   DatabaseUnreachableError,
@@ -112,6 +113,14 @@ export function toClientError(err: unknown): unknown {
   }
   if (err instanceof StoreConflictError || err instanceof IllegalTransitionError) {
     return new ConflictError(err.message, undefined, { cause: err });
+  }
+  if (err instanceof NoDatabaseError) {
+    return new UnavailableError(
+      'database',
+      err.message,
+      'Start the local stack with `claudomator up` (it hosts the embedded Postgres), or set DATABASE_URL.',
+      { cause: err },
+    );
   }
   if (err instanceof DatabaseUnreachableError) {
     return new UnavailableError(

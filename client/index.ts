@@ -7,8 +7,9 @@
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../infra/config.js';
-import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
-import type { Store } from '../store/index.js';
+import { findDatabase } from '../infra/postgres.js';
+import { describeTarget, Store } from '../store/index.js';
+import { unappliedMigrations } from '../store/migrate.js';
 import { storyWorkflowId, taskWorkflowId } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
 import { parseSpec, projectSpecSchema, storySpecSchema, type ProjectSpec, type StorySpec } from '../workflows/specs.js';
@@ -72,30 +73,36 @@ export class ClaudomatorClient {
     readonly temporal: Client,
     readonly store: Store,
     readonly config: Readonly<Config>,
-    private readonly database?: ResolvedDatabase,
   ) {}
 
   /**
-   * Open the database the configuration leads to (created and migrated if needed; see
-   * infra/postgres.ts) and a Temporal client that connects on first use, so store-only commands work
-   * while Temporal is down.
+   * Connect to the database (`databaseUrl`, else the one the configuration leads to: see
+   * `findDatabase`) and create a Temporal client that connects on first use, so store-only calls work
+   * while Temporal is down. It only connects: the database is created, migrated and (embedded) hosted
+   * by `claudomator up`, `claudomator migrate` and the workers; a database they have not migrated is
+   * an `UnavailableError` saying so.
    */
-  static async connect(
-    config: Readonly<Config>,
-    options: { log?: (line: string) => void } = {},
-  ): Promise<ClaudomatorClient> {
-    const database = await translate(() => resolveDatabase(config, options.log ? { log: options.log } : {}));
+  static async connect(config: Readonly<Config>, options: { databaseUrl?: string } = {}): Promise<ClaudomatorClient> {
+    const url = options.databaseUrl ?? (await translate(() => findDatabase(config)));
+    const store = await translate(() => Store.connect(url));
     try {
-      const store = await translate(() => openStore(database.url));
-      const temporal = new Client({
-        connection: Connection.lazy(config.temporal.connection),
-        namespace: config.temporal.namespace,
-      });
-      return new ClaudomatorClient(temporal, store, config, database);
+      const pending = await unappliedMigrations(store.pool);
+      if (pending.length > 0) {
+        throw new UnavailableError(
+          'database',
+          `The database at ${describeTarget(url)} lacks ${pending.length} migration(s) of this version (${pending.join(', ')}).`,
+          'Run `claudomator migrate`, or start `claudomator up` or a worker: they migrate it as they start.',
+        );
+      }
     } catch (err) {
-      await database.close();
-      throw err;
+      await store.close();
+      throw toClientError(err);
     }
+    const temporal = new Client({
+      connection: Connection.lazy(config.temporal.connection),
+      namespace: config.temporal.namespace,
+    });
+    return new ClaudomatorClient(temporal, store, config);
   }
 
   // ---- Projects -------------------------------------------------------------------------------
@@ -308,7 +315,6 @@ export class ClaudomatorClient {
 
   async close(): Promise<void> {
     await Promise.all([this.temporal.connection.close(), this.store.close()]);
-    await this.database?.close();
   }
 
   private poolTarget(): pool.PoolTarget {

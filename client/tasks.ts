@@ -19,6 +19,8 @@ import type { NewTask, Store } from '../store/index.js';
 import { findCycle, dependencyOrder, type DependencyEdge } from '../workflows/dag.js';
 import {
   answerUpdate,
+  awaitStoryChangeUpdate,
+  awaitTaskChangeUpdate,
   ParentTaskIdKey,
   ProjectIdKey,
   StoryIdKey,
@@ -27,22 +29,26 @@ import {
   subtaskChangedSignal,
   taskAddedSignal,
   TaskStateKey,
+  taskStateKey,
+  taskStatusQuery,
   taskWorkflowId,
 } from '../workflows/definitions.js';
 import { parseTaskFile, type ParsedTaskSpec, type TaskSpec } from '../workflows/specs.js';
 import { RETRYABLE_STATES, SETTLED_TASK_STATES } from '../workflows/states.js';
 import type { storyWorkflow } from '../workflows/story.js';
 import type { taskWorkflow } from '../workflows/task.js';
-import type {
-  Execution,
-  Story,
-  StoryState,
-  StoryStatusView,
-  Task,
-  TaskFilter,
-  TaskInteraction,
-  TaskSettings,
-  TaskState,
+import {
+  STORY_STATES,
+  TASK_STATES,
+  type Execution,
+  type Story,
+  type StoryState,
+  type StoryStatusView,
+  type Task,
+  type TaskFilter,
+  type TaskInteraction,
+  type TaskSettings,
+  type TaskState,
 } from '../workflows/types.js';
 import { ConflictError, TimeoutError, ValidationError } from './errors.js';
 
@@ -65,8 +71,8 @@ export interface WaitOptions<S extends string> {
   timeoutMs?: number;
   /** Called whenever the state changes (for progress output). */
   onChange?: (state: S) => void;
-  /** How often the store is read (default 250 ms). */
-  intervalMs?: number;
+  /** Called whenever the workflow reports a change, also one that leaves the state as it was (a story's step). */
+  onProgress?: () => void;
 }
 
 /** What a task workflow needs from the deployment (workflow code cannot read the configuration). */
@@ -303,21 +309,23 @@ export async function answerQuestion(
       { path: 'answer', message: 'must not be empty' },
     ]);
   }
-  let task = await ctx.store.getTask(taskId);
+  const task = await ctx.store.getTask(taskId);
   const handle = ctx.temporal.workflow.getHandle(taskWorkflowId(taskId));
-  const deadline = Date.now() + BLOCKED_CATCH_UP_MS;
+  const send = (): Promise<{ executionId: string }> =>
+    handle.executeUpdate(answerUpdate, { args: [{ answer, ...(by ? { by } : {}) }] });
   try {
-    for (;;) {
-      try {
-        return await handle.executeUpdate(answerUpdate, { args: [{ answer, ...(by ? { by } : {}) }] });
-      } catch (err) {
-        // The store can say BLOCKED one workflow task before the workflow does: when a worker died between
-        // the write and that task's completion, the next worker redoes it after the workflow task timeout.
-        const waitingInStore = task.state === 'BLOCKED' && task.question !== undefined;
-        if (!(err instanceof WorkflowUpdateFailedError) || !waitingInStore || Date.now() > deadline) throw err;
-        await sleep(500);
-        task = await ctx.store.getTask(taskId);
-      }
+    try {
+      return await send();
+    } catch (err) {
+      // The store can say BLOCKED one workflow task before the workflow does: when a worker died between
+      // the write and that task's completion, the next worker redoes it after the workflow task timeout.
+      // Then wait (on the workflow, up to 30 s) until it asks too, and answer once more.
+      if (!(err instanceof WorkflowUpdateFailedError && task.state === 'BLOCKED' && task.question)) throw err;
+      const { state, question } = await handle.query(taskStatusQuery);
+      await handle.executeUpdate(awaitTaskChangeUpdate, {
+        args: [{ from: taskStateKey(state, question !== undefined), timeoutMs: BLOCKED_CATCH_UP_MS }],
+      });
+      return await send();
     }
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) {
@@ -377,35 +385,32 @@ export async function retryTask(ctx: SdkContext, taskId: string, options: { mess
     }
     throw err;
   }
-  return handedOver(
-    `task ${taskId}`,
-    () => ctx.store.getTask(taskId),
-    (t) => t.state,
-    task.state,
-  );
+  return handedOver(ctx, taskWorkflowId(taskId), awaitTaskChangeUpdate, task.state, () => ctx.store.getTask(taskId));
 }
 
+/** How long a new run may take to record that it took over before a retry or restart returns anyway. */
+const HAND_OVER_MS = 10_000;
+
 /**
- * After starting a new run: wait (briefly) until its workflow has recorded that it took over, so a
- * `wait` right after a retry or restart does not see the old, settled state. Without a running worker
- * the old state stays; the run then starts when one does.
+ * After starting a new run: wait (briefly, on the workflow) until it has recorded that it took over,
+ * so a `wait` right after a retry or restart does not see the old, settled state. Without a running
+ * worker the old state stays; the run then starts when one does.
  */
-async function handedOver<T, S extends string>(
-  what: string,
+async function handedOver<T>(
+  ctx: SdkContext,
+  workflowId: string,
+  update: typeof awaitTaskChangeUpdate,
+  old: string,
   read: () => Promise<T>,
-  stateOf: (value: T) => S,
-  old: S,
 ): Promise<T> {
-  try {
-    return await waitFor(what, read, stateOf, [], {
-      timeoutMs: 10_000,
-      intervalMs: 50,
-      stopWhen: (v) => stateOf(v) !== old,
-    });
-  } catch (err) {
-    if (err instanceof TimeoutError) return read();
-    throw err;
-  }
+  // A story's key carries a revision: any key of the new run whose status moved on will do.
+  const from = update === awaitStoryChangeUpdate ? `${old}#0` : old;
+  const wait = ctx.temporal.workflow
+    .getHandle(workflowId)
+    .executeUpdate(update, { args: [{ from, timeoutMs: HAND_OVER_MS }] })
+    .catch(() => undefined);
+  await Promise.race([wait, sleep(HAND_OVER_MS + 2_000)]);
+  return read();
 }
 
 // ---- Reading ------------------------------------------------------------------------------------
@@ -435,13 +440,17 @@ export async function waitForTask(
 ): Promise<Task> {
   const until = options.until ?? SETTLED_TASK_STATES;
   const stopWhen = options.until ? undefined : (task: Task) => task.state === 'BLOCKED' && task.question !== undefined;
-  return waitFor(
-    `task ${taskId}`,
-    () => ctx.store.getTask(taskId),
-    (t) => t.state,
+  return follow(ctx, {
+    what: `task ${taskId}`,
+    workflowId: taskWorkflowId(taskId),
+    update: awaitTaskChangeUpdate,
+    read: () => ctx.store.getTask(taskId),
+    stateOf: (t) => t.state,
+    isState: (state): state is TaskState => (TASK_STATES as readonly string[]).includes(state),
+    keyOf: (t) => taskStateKey(t.state, t.question !== undefined),
     until,
-    { ...options, ...(stopWhen ? { stopWhen } : {}) },
-  );
+    options: { ...options, ...(stopWhen ? { stopWhen } : {}) },
+  });
 }
 
 // ---- Stories ------------------------------------------------------------------------------------
@@ -471,11 +480,8 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
     workflowIdConflictPolicy: 'USE_EXISTING',
   });
   if (!handle.firstExecutionRunId) return story;
-  return handedOver(
-    `story ${storyId}`,
-    () => ctx.store.getStory(storyId),
-    (s) => s.status,
-    story.status,
+  return handedOver(ctx, storyWorkflowId(storyId), awaitStoryChangeUpdate, story.status, () =>
+    ctx.store.getStory(storyId),
   );
 }
 
@@ -505,35 +511,82 @@ export async function waitForStory(
   options: WaitOptions<StoryState> = {},
 ): Promise<Story> {
   const until = options.until ?? ['REVIEW_READY', 'NEEDS_FIX', 'FAILED'];
-  return waitFor(
-    `story ${storyId}`,
-    () => ctx.store.getStory(storyId),
-    (s) => s.status,
+  return follow(ctx, {
+    what: `story ${storyId}`,
+    workflowId: storyWorkflowId(storyId),
+    update: awaitStoryChangeUpdate,
+    read: () => ctx.store.getStory(storyId),
+    stateOf: (s) => s.status,
+    isState: (state): state is StoryState => (STORY_STATES as readonly string[]).includes(state),
+    keyOf: (s) => s.status,
     until,
     options,
-  );
+  });
 }
 
-async function waitFor<T, S extends string>(
-  what: string,
-  read: () => Promise<T>,
-  stateOf: (value: T) => S,
-  until: readonly S[],
-  options: WaitOptions<S> & { stopWhen?: (value: T) => boolean },
+/** The longest one wait on a workflow lasts (its durable timer) before the waiter asks again. */
+const WAIT_SLICE_MS = 10 * 60_000;
+/** How often a task or story whose workflow is not running (not started yet, or ended) is read again. */
+const NOT_RUNNING_RECHECK_MS = 1_000;
+
+/**
+ * Follow a task or story until its state is one of `until` (or `stopWhen` holds): read the record
+ * from Postgres, then wait on the workflow (the `awaitTaskChange` / `awaitStoryChange` update returns
+ * when its state moves on) and read again. When no workflow runs for it (a story task before
+ * `story start`, or one that ended in a state not waited for) it is read again every second: the
+ * one place where the SDK polls, since there is no workflow to wait on.
+ */
+async function follow<T, S extends string>(
+  ctx: SdkContext,
+  args: {
+    what: string;
+    workflowId: string;
+    update: typeof awaitTaskChangeUpdate;
+    read: () => Promise<T>;
+    stateOf: (value: T) => S;
+    isState: (state: string) => state is S;
+    keyOf: (value: T) => string;
+    until: readonly S[];
+    options: WaitOptions<S> & { stopWhen?: (value: T) => boolean };
+  },
 ): Promise<T> {
+  const { options } = args;
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const handle = ctx.temporal.workflow.getHandle(args.workflowId);
   let last: S | undefined;
+  let value = await args.read();
+  let from = args.keyOf(value);
   for (;;) {
-    const value = await read();
-    const state = stateOf(value);
+    const state = args.stateOf(value);
     if (state !== last) {
       last = state;
       options.onChange?.(state);
     }
-    if (until.includes(state) || options.stopWhen?.(value)) return value;
-    if (Date.now() >= deadline) {
-      throw new TimeoutError(`Gave up waiting for ${what} to be ${until.join(' or ')}: it is ${state}.`);
+    if (args.until.includes(state) || options.stopWhen?.(value)) return value;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new TimeoutError(`Gave up waiting for ${args.what} to be ${args.until.join(' or ')}: it is ${state}.`);
     }
-    await new Promise((r) => setTimeout(r, Math.min(options.intervalMs ?? 250, Math.max(deadline - Date.now(), 0))));
+    const timeoutMs = Math.max(1, Math.min(left, WAIT_SLICE_MS));
+    try {
+      const change = await handle.executeUpdate(args.update, { args: [{ from, timeoutMs }] });
+      from = change.key;
+      // Report the state the workflow moved to even if it moves on again before the record is read.
+      if (change.state !== last && args.isState(change.state)) {
+        last = change.state;
+        options.onChange?.(change.state);
+      }
+      options.onProgress?.();
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError || isClosedWorkflowError(err))) throw err;
+      await sleep(Math.min(NOT_RUNNING_RECHECK_MS, left));
+      from = '';
+    }
+    value = await args.read();
   }
+}
+
+/** An update sent to a workflow that has closed. */
+function isClosedWorkflowError(err: unknown): boolean {
+  return err instanceof WorkflowUpdateFailedError && /completed|closed/i.test(err.cause?.message ?? err.message);
 }

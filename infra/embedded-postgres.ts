@@ -314,6 +314,16 @@ export async function acquireEmbeddedPostgres(
   }
 }
 
+/**
+ * The URL of the embedded database another claudomator process (`up`, a worker, `migrate`) serves
+ * for `dataDir` now, or undefined: this looks, and never hosts or creates anything.
+ */
+export async function servedEmbeddedPostgres(dataDir: string): Promise<string | undefined> {
+  const announced = await readAnnouncement(path.join(embeddedDir(dataDir), 'server.json'));
+  if (announced && isAlive(announced.pid) && (await urlAnswers(announced.url, 5432))) return announced.url;
+  return undefined;
+}
+
 /** Create the lock file holding our pid; a lock whose process is gone is taken over. */
 async function tryLock(lockFile: string): Promise<'acquired' | number> {
   for (;;) {

@@ -1,15 +1,17 @@
 /**
- * Finds the Postgres claudomator uses, creates its database when missing and migrates it.
+ * Finds the Postgres claudomator uses.
  *
  * In order: DATABASE_URL; else the local server on 127.0.0.1:5432 when its port answers; else the
- * embedded Postgres of the data directory (PGlite, see infra/embedded-postgres.ts), served by
- * another claudomator process or hosted by this one. Nothing needs to be installed for the last.
+ * embedded Postgres of the data directory (PGlite, see infra/embedded-postgres.ts). Processes that
+ * own the database (`up`, `migrate`, a worker) use `resolveDatabase`, which hosts the embedded server
+ * when nobody serves it and creates and migrates the database; clients (the SDK, the CLI's other
+ * commands) use `findDatabase`, which only finds one.
  */
 import pg from 'pg';
 import { DatabaseUnreachableError, describeTarget, Store } from '../store/index.js';
 import { migrate } from '../store/migrate.js';
 import type { Config } from './config.js';
-import { acquireEmbeddedPostgres, embeddedDir } from './embedded-postgres.js';
+import { acquireEmbeddedPostgres, embeddedDir, servedEmbeddedPostgres } from './embedded-postgres.js';
 import { urlAnswers } from './net.js';
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/claudomator';
@@ -69,6 +71,34 @@ export async function resolveDatabase(
     description: `embedded Postgres in ${embeddedDir(config.dataDir)} (${describeTarget(embedded.url)})`,
     close: () => embedded.release(),
   };
+}
+
+/**
+ * Where a client's database is: DATABASE_URL, else the local server when it answers, else the embedded
+ * database a running claudomator process serves. Hosts nothing and creates nothing; when there is no
+ * database, the error says how to get one.
+ */
+export async function findDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  options: Pick<ResolveDatabaseOptions, 'localUrl'> = {},
+): Promise<string> {
+  if (config.databaseUrl) return config.databaseUrl;
+  const localUrl = options.localUrl ?? LOCAL_DATABASE_URL;
+  if (await urlAnswers(localUrl, 5432)) return localUrl;
+  const embedded = await servedEmbeddedPostgres(config.dataDir);
+  if (embedded) return embedded;
+  throw new NoDatabaseError(config.dataDir);
+}
+
+/** No database to connect to: DATABASE_URL unset, no local server, and no process serving the embedded one. */
+export class NoDatabaseError extends Error {
+  override readonly name = 'NoDatabaseError';
+  constructor(dataDir: string) {
+    super(
+      `No database: DATABASE_URL is unset, nothing answers on 127.0.0.1:5432, and no claudomator process serves ` +
+        `the embedded database of ${dataDir}.`,
+    );
+  }
 }
 
 /** Create the database named in `url` if the server lacks it (connecting to the `postgres` maintenance database). */

@@ -5,9 +5,11 @@
  * wait for each other, so two workers starting at once do not race. Running it twice is a no-op.
  * A database that has migrations this code does not know (it is newer than the code) is refused.
  */
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import type pg from 'pg';
 
 /** The migrations directory, whether running from source (tsx) or from dist/. */
 export function migrationsDir(): string {
@@ -42,4 +44,20 @@ export async function migrate(databaseUrl: string, options: { log?: (msg: string
     }
     throw err;
   }
+}
+
+/** The migrations this code has that the database has not applied (all of them on an empty database). */
+export async function unappliedMigrations(db: Pick<pg.Pool, 'query'>): Promise<string[]> {
+  const known = readdirSync(migrationsDir())
+    .filter((f) => f.endsWith('.sql'))
+    .map((f) => f.replace(/\.sql$/, ''))
+    .sort();
+  const { rows: table } = await db.query<{ exists: boolean }>(
+    "select to_regclass('claudomator_migrations') is not null as exists",
+  );
+  const { rows } = table[0]?.exists
+    ? await db.query<{ name: string }>('select name from claudomator_migrations')
+    : { rows: [] };
+  const applied = new Set(rows.map((r) => r.name));
+  return known.filter((name) => !applied.has(name));
 }

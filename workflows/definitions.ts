@@ -14,6 +14,7 @@ import type {
   SlotRequest,
   StoryStatusView,
   TaskSettledNotice,
+  TaskState,
   TaskStatus,
 } from './types.js';
 
@@ -89,6 +90,11 @@ export const dependencyFinishedSignal = defineSignal<[TaskSettledNotice]>('depen
 /** A subtask was created or settled. */
 export const subtaskChangedSignal = defineSignal<[TaskSettledNotice]>('subtaskChanged');
 export const taskStatusQuery = defineQuery<TaskStatus>('taskStatus');
+/**
+ * Returns the task's state once it is no longer `from` (a `stateKey` the caller saw), or after
+ * `timeoutMs` with the state unchanged: how the SDK waits for a task without polling.
+ */
+export const awaitTaskChangeUpdate = defineUpdate<AwaitedChange, [AwaitChange]>('awaitTaskChange');
 
 // ---- Story workflow messages ------------------------------------------------------------------
 
@@ -97,3 +103,31 @@ export const taskSettledSignal = defineSignal<[TaskSettledNotice]>('taskSettled'
 /** A task was added to the story after it started; the story starts it. */
 export const taskAddedSignal = defineSignal<[{ taskId: string }]>('taskAdded');
 export const storyStatusQuery = defineQuery<StoryStatusView>('storyStatus');
+/** Returns the story's status once the story changed since `from` (its status, step or a task's state), or after `timeoutMs`. */
+export const awaitStoryChangeUpdate = defineUpdate<AwaitedChange, [AwaitChange]>('awaitStoryChange');
+
+/** What a waiter saw, and how long it waits at most for something else. */
+export interface AwaitChange {
+  from: string;
+  timeoutMs: number;
+}
+
+export interface AwaitedChange {
+  /** The task's state or the story's status. */
+  state: string;
+  /** What the waiter passes back as `from`: the state with its marks (`BLOCKED?` for a task waiting for an answer; a story's revision). */
+  key: string;
+  changed: boolean;
+}
+
+/** A task's state as a waiter compares it: BLOCKED on a question differs from BLOCKED on subtasks. */
+export function taskStateKey(state: TaskState, hasQuestion: boolean): string {
+  return hasQuestion ? `${state}?` : state;
+}
+
+/** The update's input, checked in the workflows' validators. */
+export function checkAwaitChange(input: AwaitChange): void {
+  if (typeof input?.from !== 'string') throw new Error('from: the state you saw, as a string');
+  if (!(typeof input.timeoutMs === 'number' && input.timeoutMs > 0 && input.timeoutMs <= 24 * 3_600_000))
+    throw new Error('timeoutMs: a number of milliseconds between 1 and 86400000');
+}

@@ -29,6 +29,8 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import { toError } from './assert.js';
 import {
+  awaitStoryChangeUpdate,
+  checkAwaitChange,
   ProjectIdKey,
   StoryIdKey,
   storyStatusQuery,
@@ -90,6 +92,11 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
   const subtasks = new Set<string>();
   const added: string[] = [];
   const started = new Set<string>();
+  /** Set once the story's status is its own (it starts as a placeholder PENDING). */
+  let loaded = false;
+  /** Counts what a watcher sees change: status, step, details and task states. */
+  let revision = 0;
+  const storyKey = (): string => `${view.status}#${revision}`;
 
   setHandler(storyStatusQuery, () => view, {
     description: 'Where the story stands: status, step, its tasks and the fix loop.',
@@ -98,6 +105,7 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
     taskSettledSignal,
     (notice) => {
       view.tasks[notice.taskId] = notice.state;
+      revision++;
     },
     { description: 'A task of this story settled; sent by the task.' },
   );
@@ -109,9 +117,24 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
     { description: 'A task was added to the story after it started; the story starts it.' },
   );
 
+  setHandler(
+    awaitStoryChangeUpdate,
+    async ({ from, timeoutMs }) => {
+      // Not cancelled with the workflow: a cancellation is a change the waiter wants to see.
+      const changed = await CancellationScope.nonCancellable(() => condition(() => loaded && storyKey() !== from, timeoutMs));
+      return { state: view.status, key: storyKey(), changed };
+    },
+    {
+      description:
+        "Wait until the story changes (its status, step or a task's state) from `from`, at most `timeoutMs`; how `story watch` follows a story.",
+      validator: checkAwaitChange,
+    },
+  );
+
   const show = (status: StoryState, step: string, extra = ''): void => {
     view.status = status;
     view.step = step;
+    revision++;
     upsertSearchAttributes([{ key: StoryStatusKey, value: status }]);
     const rows = Object.entries(view.tasks)
       .filter(([id]) => kinds[id] !== 'validation')
@@ -181,6 +204,7 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
 
   try {
     await record('IN_PROGRESS', 'creating the story branch');
+    loaded = true;
     await gitOps.ensureBranch.executeWithOptions({ summary: `create ${story.branch}` }, [
       { remoteUrl: project.remoteUrl, branch: story.branch, from: project.defaultBranch },
     ]);

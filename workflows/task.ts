@@ -36,6 +36,8 @@ import { toError } from './assert.js';
 import {
   AgentTypeKey,
   answerUpdate,
+  awaitTaskChangeUpdate,
+  checkAwaitChange,
   dependencyFinishedSignal,
   ParentTaskIdKey,
   ProjectIdKey,
@@ -44,6 +46,7 @@ import {
   subtaskChangedSignal,
   taskSettledSignal,
   TaskStateKey,
+  taskStateKey,
   taskStatusQuery,
   taskWorkflowId,
 } from './definitions.js';
@@ -170,6 +173,23 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     },
   );
 
+  /** Set once the state is the task's own (read from the store), not the placeholder it starts with. */
+  let loaded = false;
+  const stateKey = (): string => taskStateKey(status.state, status.question !== undefined);
+  setHandler(
+    awaitTaskChangeUpdate,
+    async ({ from, timeoutMs }) => {
+      // Not cancelled with the workflow: a cancellation is a change the waiter wants to see.
+      const changed = await CancellationScope.nonCancellable(() => condition(() => loaded && stateKey() !== from, timeoutMs));
+      return { state: status.state, key: stateKey(), changed };
+    },
+    {
+      description:
+        "Wait until the task's state differs from `from` (BLOCKED? is BLOCKED on a question), at most `timeoutMs`; how `task wait` follows a task.",
+      validator: checkAwaitChange,
+    },
+  );
+
   // ---- Helpers ------------------------------------------------------------------------------------
   const show = (state: TaskState, waitingFor?: string, extra = ''): void => {
     status.state = state;
@@ -235,6 +255,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     ...(task.parentTaskId ? [{ key: ParentTaskIdKey, value: task.parentTaskId }] : []),
   ]);
   status.state = task.state;
+  loaded = true;
 
   let summary = task.summary;
   let requestSeq = 0;

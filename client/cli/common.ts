@@ -28,7 +28,7 @@ export async function withClient<T>(
   fn: (client: ClaudomatorClient) => Promise<T>,
   flags: Record<string, string> = {},
 ): Promise<T> {
-  const client = await ClaudomatorClient.connect(loadConfig(), { log: info });
+  const client = await ClaudomatorClient.connect(loadConfig());
   try {
     return await fn(client);
   } catch (err) {

@@ -23,7 +23,7 @@ export function registerDemoCommand(program: Command): void {
         const config = opts.verbose ? loadConfig() : { ...loadConfig(), logLevel: 'WARN' as const };
         const stack = await startStack(config, { uiPort: opts.uiPort, log: info });
         try {
-          const client = await ClaudomatorClient.connect(stack.config, { log: info });
+          const client = await ClaudomatorClient.connect(stack.config);
           try {
             const withClaude = claudeAvailable(stack.config);
             info(

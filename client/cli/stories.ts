@@ -164,18 +164,19 @@ export async function watchStory(
     if (line !== last && print) info(`[${Math.round((Date.now() - started) / 1000)}s] story ${id}: ${line}`);
     last = line;
   };
-  const timer = setInterval(() => void report().catch(() => undefined), 500);
-  try {
-    await report();
-    const final = await client.waitForStory(id, { ...(timeoutMs ? { timeoutMs } : {}) });
-    await report();
-    if (print) {
-      out(`story ${id} is ${final.status}${final.detail ? `: ${final.detail}` : ''}`);
-      out(`  ${client.storyUrl(id)}`);
-      if (final.status === 'NEEDS_FIX') out(`  next: fix what the detail says, then claudomator story start ${id}`);
-    }
-    return final;
-  } finally {
-    clearInterval(timer);
+  // The story workflow wakes the wait at every change (status, step, a task's state); each one is reported.
+  let reporting = Promise.resolve();
+  const onProgress = (): void => {
+    reporting = reporting.then(report).catch(() => undefined);
+  };
+  await report();
+  const final = await client.waitForStory(id, { ...(timeoutMs ? { timeoutMs } : {}), onProgress });
+  await reporting;
+  await report();
+  if (print) {
+    out(`story ${id} is ${final.status}${final.detail ? `: ${final.detail}` : ''}`);
+    out(`  ${client.storyUrl(id)}`);
+    if (final.status === 'NEEDS_FIX') out(`  next: fix what the detail says, then claudomator story start ${id}`);
   }
+  return final;
 }

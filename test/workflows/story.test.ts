@@ -136,7 +136,6 @@ describe('storyWorkflow', () => {
     await s.client.startStory(s.name);
     const story = await s.client.waitForStory(s.name, {
       timeoutMs: 120_000,
-      intervalMs: 50,
       onChange: (st) => statuses.push(st),
     });
     expect(story.status).toBe('REVIEW_READY');

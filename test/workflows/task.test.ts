@@ -117,7 +117,6 @@ describe('taskWorkflow', () => {
     const states: string[] = [];
     const done = await stack.client.waitForTask(task.id, {
       timeoutMs: 60_000,
-      intervalMs: 50,
       onChange: (s) => states.push(s),
     });
     expect(done.state).toBe('READY');
