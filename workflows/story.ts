@@ -121,7 +121,9 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
     awaitStoryChangeUpdate,
     async ({ from, timeoutMs }) => {
       // Not cancelled with the workflow: a cancellation is a change the waiter wants to see.
-      const changed = await CancellationScope.nonCancellable(() => condition(() => loaded && storyKey() !== from, timeoutMs));
+      const changed = await CancellationScope.nonCancellable(() =>
+        condition(() => loaded && storyKey() !== from, timeoutMs),
+      );
       return { state: view.status, key: storyKey(), changed };
     },
     {

@@ -180,7 +180,9 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     awaitTaskChangeUpdate,
     async ({ from, timeoutMs }) => {
       // Not cancelled with the workflow: a cancellation is a change the waiter wants to see.
-      const changed = await CancellationScope.nonCancellable(() => condition(() => loaded && stateKey() !== from, timeoutMs));
+      const changed = await CancellationScope.nonCancellable(() =>
+        condition(() => loaded && stateKey() !== from, timeoutMs),
+      );
       return { state: status.state, key: stateKey(), changed };
     },
     {
