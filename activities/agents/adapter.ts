@@ -60,8 +60,10 @@ export interface Transcript {
   sessionId?: string;
   model?: string;
   lastEventType?: string;
-  /** The last complete message, or the pieces streamed since the last complete one. */
+  /** The last complete message, or the pieces streamed since the last complete one; a tool call clears it. */
   lastText: string;
+  /** The agent's last message, whatever tool calls followed it: the summary of a run that did not succeed. */
+  lastMessage: string;
   result?: RunResultEvent;
   /** The largest delay the CLI waited on a 429 (its reading of the server's retry-after). */
   retryDelayMs?: number;
@@ -76,7 +78,16 @@ export interface Transcript {
 }
 
 export function emptyTranscript(): Transcript {
-  return { lastText: '', errors: [], files: [], inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, badLines: 0 };
+  return {
+    lastText: '',
+    lastMessage: '',
+    errors: [],
+    files: [],
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    outputTokens: 0,
+    badLines: 0,
+  };
 }
 
 /** Fold one parsed line into the transcript (mutates and returns it). */
@@ -94,6 +105,7 @@ export function applyLine(t: Transcript, line: ParsedLine | undefined): Transcri
         break;
       case 'text':
         t.lastText = event.delta ? t.lastText + event.text : event.text;
+        if (t.lastText.trim() !== '') t.lastMessage = t.lastText;
         break;
       case 'tool':
         if (event.status === 'started') t.lastText = '';
@@ -138,14 +150,15 @@ export function sniffType(line: Buffer): string | undefined {
 
 /**
  * Read one raw stdout line into the transcript, as the runner does while the agent runs: events the
- * adapter ignores are only noted by type, without decoding the line. Returns what was read.
+ * adapter ignores are only noted by type, without decoding the line (unless it holds the adapter's
+ * `decodeWhenContains` text for that type). Returns what was read.
  */
 export function readLine(adapter: AgentAdapter, t: Transcript, line: Buffer): ParsedLine | undefined {
   const type = sniffType(line);
-  const parsed =
-    type !== undefined && adapter.ignoredEvents.has(type)
-      ? { type, events: [] }
-      : adapter.parseLine(line.toString('utf8'));
+  const marker = type === undefined ? undefined : adapter.decodeWhenContains?.[type];
+  const skip =
+    type !== undefined && adapter.ignoredEvents.has(type) && !(marker !== undefined && line.includes(marker));
+  const parsed = skip ? { type, events: [] } : adapter.parseLine(line.toString('utf8'));
   applyLine(t, parsed);
   return parsed;
 }
@@ -205,6 +218,11 @@ export interface AgentAdapter {
    * nothing in them decides the outcome. Only their type is recorded, as the last event.
    */
   readonly ignoredEvents: ReadonlySet<string>;
+  /**
+   * Ignored event types decoded after all when the raw line contains the given text: Claude's `assistant`
+   * lines carry the agent's messages among large tool calls, and only those with a text block matter.
+   */
+  readonly decodeWhenContains?: Readonly<Record<string, string>>;
   invocation(ctx: InvocationContext): Invocation;
   /** Read one stdout line that starts with `{`; undefined when it is not valid JSON. */
   parseLine(line: string): ParsedLine | undefined;
