@@ -47,6 +47,7 @@ import {
   type ExitInfo,
   type InvocationContext,
   readLine,
+  settleTranscript,
   type Transcript,
 } from './agents/adapter.js';
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from './agents/limits.js';
@@ -356,7 +357,7 @@ class AgentRun {
         ctx.log.info('Agent cancelled; killing its processes', { ...this.scope(), pid: proc.pid });
         await proc.terminate(this.killGraceMs);
         await proc.done.catch(() => undefined);
-        await this.recordCancelledSummary(transcript);
+        await this.recordCancelledSummary(settleTranscript(adapter, transcript));
         throw first.cancelled;
       }
       if (first !== 'exited') {
@@ -371,7 +372,7 @@ class AgentRun {
       }
       const exit = await proc.done;
       return {
-        transcript,
+        transcript: settleTranscript(adapter, transcript),
         exit: { ...exit, stderrTail: proc.stderrTail(), stdoutTail: proc.stdoutTail() },
         stop: first,
       };

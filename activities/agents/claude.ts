@@ -17,7 +17,8 @@
  * - `--max-budget-usd` is checked after each model call against the CLI's own price of the tokens; the run
  *   ends with `subtype:"error_max_budget_usd"` and `errors: ["Reached maximum budget ($0.5)"]`;
  * - the agent's messages and tool calls come as separate `assistant` lines; messages the CLI writes itself
- *   (an API error's text) have the model `<synthetic>`.
+ *   (an API error's text) have the model `<synthetic>`. (In a JSON string every quote is escaped, so
+ *   `"type":"text"` and `"model":"<synthetic>"` in a raw line are the message's own fields.)
  */
 import {
   type AgentAdapter,
@@ -46,8 +47,9 @@ export const claudeAdapter: AgentAdapter = {
   choosesSessionId: true,
   resumable: true,
   ignoredEvents: new Set(['assistant', 'user', 'stream_event']),
-  // Only the agent's messages are decoded (a failed run's summary), not its tool calls and their inputs.
-  decodeWhenContains: { assistant: '"type":"text"' },
+  // A text block not written by the CLI itself: the last one is a failed run's summary.
+  holdsMessage: (type, line) =>
+    type === 'assistant' && line.includes('"type":"text"') && !line.includes('"model":"<synthetic>"'),
 
   invocation(ctx: InvocationContext): Invocation {
     const { config } = ctx;

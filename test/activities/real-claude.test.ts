@@ -224,6 +224,23 @@ describe('the real claude CLI against a scripted Messages API', () => {
     expect(markedProcesses(input.executionId)).toEqual([]);
   });
 
+  it('(d2) the same 429 under an API key: the CLI reads no quota headers, a plain rate limit', async () => {
+    const { runAgent } = activities('api-key');
+    const input = await newClaudeRun();
+    const quota = {
+      status: 429,
+      headers: quotaExhaustedHeaders(new Date(Date.now() + 3 * 3_600_000)),
+      error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit.' },
+    };
+    api.push(quota, quota);
+
+    const result = await runIn(new MockActivityEnvironment(), runAgent, input);
+    api.assertDone();
+    expect(result.outcome).toBe('rate_limited');
+    expect(result.error).toContain('API Error: Request rejected (429)');
+    expect(readFileSync(result.paths.stdoutPath, 'utf8')).not.toContain('rate_limit_event');
+  });
+
   it('(e) --max-budget-usd spent by a turn: budget_exceeded with the CLI’s cost, the tool never runs', async () => {
     const { runAgent } = activities();
     const input = await newClaudeRun({ config: { maxBudgetUsd: 0.5 } });

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type InvocationContext, readLine } from '../../../activities/agents/adapter.js';
+import { type InvocationContext, readLine, settleTranscript } from '../../../activities/agents/adapter.js';
 import { claudeAdapter, quotaReset } from '../../../activities/agents/claude.js';
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../activities/agents/limits.js';
 import { exitInfo, NOW, transcriptOf } from './transcripts.js';
@@ -72,27 +72,27 @@ describe('claude adapter: reading recorded stream-json (CLI 2.1.197)', () => {
     expect(t.lastMessage).toBe('Refactoring the parser module.');
   });
 
-  it('only assistant lines with a text block are decoded: messages are read, tool calls are not', () => {
+  it('assistant lines are not decoded while the agent runs: the last message of the agent is, once, at the end', () => {
     const { t } = classify('hang', 143);
     expect(t.lastMessage).toBe('Starting the dev server to check the page.');
     expect(t.lastEventType).toBe('assistant');
-    const toolCall = Buffer.from(
-      '{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Write","input":{"content":"{\\"type\\":\\"text\\"}"}}]},"session_id":"s"}',
-    );
+    const line = (message: object) => Buffer.from(JSON.stringify({ type: 'assistant', message, session_id: 's' }));
+    const text = (s: string) => line({ model: 'claude-opus-4-8', content: [{ type: 'text', text: s }] });
+    // A Write of a file that holds `"type":"text"`: inside a JSON string its quotes are escaped.
+    const toolCall = line({ content: [{ type: 'tool_use', name: 'Write', input: { content: '{"type":"text"}' } }] });
+    const synthetic = line({ model: '<synthetic>', content: [{ type: 'text', text: 'API Error: 500' }] });
     const parse = vi.spyOn(claudeAdapter, 'parseLine');
     try {
-      readLine(claudeAdapter, t, toolCall);
+      for (const l of [text('First.'), text('Done.'), toolCall, synthetic]) readLine(claudeAdapter, t, l);
       expect(parse).not.toHaveBeenCalled();
-      readLine(
-        claudeAdapter,
-        t,
-        Buffer.from('{"type":"assistant","message":{"content":[{"type":"text","text":"Done."}]}}'),
-      );
+      expect(t.lastMessage).toBe('Starting the dev server to check the page.');
+      settleTranscript(claudeAdapter, t);
       expect(parse).toHaveBeenCalledTimes(1);
+      expect(t.lastMessage).toBe('Done.');
+      expect(t.pendingMessage).toBeUndefined();
     } finally {
       parse.mockRestore();
     }
-    expect(t.lastMessage).toBe('Done.');
   });
 
   it('the question run itself is a success (the runner sees the question file)', () => {
