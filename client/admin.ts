@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 // Default import: @temporalio/proto is CommonJS whose named exports Node's ESM loader cannot see.
 import protobufs from '@temporalio/proto';
 import { findBinary } from '../infra/binaries.js';
+import { claudomatorDataConverter, encryptionActive } from '../infra/codec.js';
 import type { Config } from '../infra/config.js';
 import { ensureDatabase, resolveDatabase } from '../infra/postgres.js';
 import { registerSearchAttributes } from '../infra/temporal.js';
@@ -99,6 +100,12 @@ export function describeConfig(config: Readonly<Config>): DoctorReport['config']
     buildId: config.buildId ?? null,
     logLevel: config.logLevel,
     uiUrl: config.uiUrl,
+    // Key ids and where they came from; never the keys.
+    payloadEncryption: encryptionActive(config)
+      ? `on, key ${config.encryption.keys[0]!.id} (${config.encryption.keys.length} key(s) from ${config.encryption.keySource})`
+      : config.encryption.keys.length > 0
+        ? `off (CLAUDOMATOR_ENCRYPTION=off; ${config.encryption.keys.length} key(s) still decrypt)`
+        : 'off (no key: set CLAUDOMATOR_ENCRYPTION_KEYS)',
     metricsPort: config.metricsPort ?? null,
     healthPort: config.healthPort ?? null,
     temporalCli: findBinary('temporal', config.temporalCliPath) ?? 'not found',
@@ -185,7 +192,11 @@ async function checkWorker(config: Readonly<Config>, connection: Connection, tim
       hint: 'Start one with `claudomator worker --role orchestration` (or everything with `claudomator up`).',
     };
   }
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: claudomatorDataConverter(config),
+  });
   try {
     const report = await client.workflow.execute<typeof healthCheckWorkflow>('healthCheckWorkflow', {
       taskQueue: config.taskQueue,

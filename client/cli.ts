@@ -8,6 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { toClientError } from './index.js';
 import { registerAgentCommands } from './cli/agents.js';
+import { registerCodecCommands } from './cli/codec.js';
 import { EXIT, EXIT_HELP, exitCodeFor, reportError } from './cli/common.js';
 import { registerDemoCommand } from './cli/demo.js';
 import { registerProjectCommands } from './cli/projects.js';
@@ -28,6 +29,7 @@ function buildProgram(): Command {
   registerStoryCommands(program);
   registerTaskCommands(program);
   registerAgentCommands(program);
+  registerCodecCommands(program);
   return program;
 }
 

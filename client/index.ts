@@ -6,6 +6,7 @@
  * errors of `client/errors.ts`, which say what to do next.
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import { claudomatorDataConverter } from '../infra/codec.js';
 import type { Config } from '../infra/config.js';
 import { findDatabase } from '../infra/postgres.js';
 import { describeTarget, Store } from '../store/index.js';
@@ -101,6 +102,7 @@ export class ClaudomatorClient {
     const temporal = new Client({
       connection: Connection.lazy(config.temporal.connection),
       namespace: config.temporal.namespace,
+      dataConverter: claudomatorDataConverter(config),
     });
     return new ClaudomatorClient(temporal, store, config);
   }

@@ -7,6 +7,7 @@
  * The Temporal connection comes from `@temporalio/envconfig`, which reads TEMPORAL_ADDRESS,
  * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE and the TOML config file.
  */
+import { readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
@@ -47,6 +48,13 @@ export const ENV_VARS = {
   CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
   CLAUDOMATOR_WORKFLOW_BUNDLE:
     'Prebuilt workflow bundle a worker loads (default dist/workflow-bundle.js when current, else bundle from source)',
+  CLAUDOMATOR_ENCRYPTION:
+    'Payload encryption: auto (default: on when a key is configured), on (a key must be configured) or off',
+  CLAUDOMATOR_ENCRYPTION_KEYS:
+    'Payload keys "<id>:<base64 of 32 bytes>,...": the first encrypts, all decrypt (default: <data dir>/encryption-keys)',
+  CLAUDOMATOR_CODEC_SERVER_ORIGINS:
+    'Web UI origins allowed to call `claudomator codec-server`, comma-separated (default: the origin of the UI URL)',
+  CLAUDOMATOR_CODEC_SERVER_TOKEN: 'Bearer token `claudomator codec-server` requires in Authorization (default: none)',
   TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
   TEMPORAL_TEST_SERVER_PATH:
     'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
@@ -75,6 +83,17 @@ export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const WORKER_ROLES = ['all', 'orchestration', 'agents'] as const;
 export type WorkerRole = (typeof WORKER_ROLES)[number];
+export const ENCRYPTION_MODES = ['auto', 'on', 'off'] as const;
+export type EncryptionMode = (typeof ENCRYPTION_MODES)[number];
+
+/** Where `claudomator up` keeps the key it creates, and where every process looks when the variable is unset. */
+export const ENCRYPTION_KEY_FILE = 'encryption-keys';
+
+/** An AES-256 key of the payload codec (infra/codec.ts), named by the id written next to each payload. */
+export interface EncryptionKey {
+  id: string;
+  key: Buffer;
+}
 
 export interface Config {
   temporal: {
@@ -115,6 +134,20 @@ export interface Config {
    * own variables and the names in CLAUDOMATOR_AGENT_ENV_PASSTHROUGH. Never log it: it holds API keys.
    */
   agentEnv: Readonly<Record<string, string>>;
+  /** Payload encryption (infra/codec.ts): on when `mode` is not off and there is a key. */
+  encryption: {
+    mode: EncryptionMode;
+    /** The first encrypts new payloads; every one decrypts. Never log them. */
+    keys: readonly EncryptionKey[];
+    /** Where the keys came from (the variable or the key file), for messages. */
+    keySource: string | undefined;
+  };
+  codecServer: {
+    /** Origins (scheme://host[:port]) whose pages may call the codec server. */
+    origins: string[];
+    /** Bearer token the codec server requires; undefined: none. Never log it. */
+    token: string | undefined;
+  };
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
@@ -225,10 +258,27 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     (raw) => (/^postgres(ql)?:\/\//.test(raw) ? raw : undefined),
   );
 
+  const dataDir = path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator'));
+  const uiUrl = parse('CLAUDOMATOR_UI_URL', 'http://localhost:8233', 'an http(s) URL', (raw) =>
+    /^https?:\/\/\S+$/.test(raw) && URL.canParse(raw) ? raw.replace(/\/+$/, '') : undefined,
+  );
+  const encryptionMode = parse('CLAUDOMATOR_ENCRYPTION', 'auto', `one of ${ENCRYPTION_MODES.join(', ')}`, (raw) =>
+    (ENCRYPTION_MODES as readonly string[]).includes(raw.toLowerCase())
+      ? (raw.toLowerCase() as EncryptionMode)
+      : undefined,
+  );
+  const encryption = readEncryptionKeys(read('CLAUDOMATOR_ENCRYPTION_KEYS'), dataDir, problems);
+  if (encryptionMode === 'on' && encryption.keys.length === 0) {
+    problems.push({
+      variable: 'CLAUDOMATOR_ENCRYPTION_KEYS',
+      expected: `at least one key when CLAUDOMATOR_ENCRYPTION=on (none set, and no ${path.join(dataDir, ENCRYPTION_KEY_FILE)})`,
+    });
+  }
+
   const config: Config = {
     temporal,
     databaseUrl,
-    dataDir: path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator')),
+    dataDir,
     taskQueue: parse('CLAUDOMATOR_TASK_QUEUE', 'claudomator', 'a task queue name (letters, digits, ._-@:)', queueName),
     agentTaskQueue: parse(
       'CLAUDOMATOR_AGENT_TASK_QUEUE',
@@ -286,9 +336,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       const upper = raw.toUpperCase();
       return (LOG_LEVELS as readonly string[]).includes(upper) ? (upper as LogLevel) : undefined;
     }),
-    uiUrl: parse('CLAUDOMATOR_UI_URL', 'http://localhost:8233', 'an http(s) URL', (raw) =>
-      /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined,
-    ),
+    uiUrl,
     metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     healthPort: parse('CLAUDOMATOR_HEALTH_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     workflowBundlePath: parse('CLAUDOMATOR_WORKFLOW_BUNDLE', undefined as string | undefined, 'a file path', (raw) =>
@@ -311,6 +359,21 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
         ),
       ),
     ),
+    encryption: { mode: encryptionMode, ...encryption },
+    codecServer: {
+      origins: parse(
+        'CLAUDOMATOR_CODEC_SERVER_ORIGINS',
+        [new URL(uiUrl).origin],
+        'comma-separated origins such as "http://localhost:8233,https://cloud.temporal.io"',
+        (raw) => {
+          const origins = raw.split(',').map((s) => s.trim());
+          return origins.every((o) => /^https?:\/\/[^/\s]+$/.test(o) && URL.canParse(o))
+            ? origins.map((o) => new URL(o).origin)
+            : undefined;
+        },
+      ),
+      token: read('CLAUDOMATOR_CODEC_SERVER_TOKEN'),
+    },
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };
@@ -359,6 +422,67 @@ export function agentEnvironment(env: Env, passthrough: readonly string[] = []):
     if (exact.has(name) || prefixes.some((p) => name.startsWith(p))) out[name] = value;
   }
   return out;
+}
+
+/**
+ * The payload keys: CLAUDOMATOR_ENCRYPTION_KEYS, else the key file in the data dir (written by
+ * `claudomator up`, one `<id>:<base64>` per line), else none. Problems are added to `problems`; they
+ * name a key by its id or position, never by its material.
+ */
+export function readEncryptionKeys(
+  raw: string | undefined,
+  dataDir: string,
+  problems: ConfigProblem[],
+): Pick<Config['encryption'], 'keys' | 'keySource'> {
+  const file = path.join(dataDir, ENCRYPTION_KEY_FILE);
+  let variable = 'CLAUDOMATOR_ENCRYPTION_KEYS';
+  let text = raw;
+  if (text === undefined) {
+    let mode: number;
+    try {
+      mode = statSync(file).mode;
+    } catch {
+      return { keys: [], keySource: undefined };
+    }
+    variable = `CLAUDOMATOR_ENCRYPTION_KEYS (unset, so read from ${file})`;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      problems.push({
+        variable,
+        expected: `a key file only its owner can read (chmod 600 ${file})`,
+        got: `mode ${(mode & 0o777).toString(8)}`,
+      });
+      return { keys: [], keySource: file };
+    }
+    text = readFileSync(file, 'utf8');
+  }
+  const entries = text
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (entries.length === 0) problems.push({ variable, expected: 'at least one <id>:<base64 key> entry', got: '' });
+  const keys: EncryptionKey[] = [];
+  entries.forEach((entry, index) => {
+    const match = /^([A-Za-z0-9._-]{1,64}):([A-Za-z0-9+/]+={0,2})$/.exec(entry);
+    const key = match ? Buffer.from(match[2]!, 'base64') : undefined;
+    if (!match || !key || key.length !== 32 || key.toString('base64') !== match[2]) {
+      problems.push({
+        variable,
+        expected:
+          '<id>:<base64 of 32 random bytes> entries, comma-separated, such as "k2:$(openssl rand -base64 32)", ' +
+          'the id made of letters, digits, ._- (at most 64)',
+        got: `entry ${index + 1}${match ? ` (id ${match[1]})` : ''}`,
+      });
+      return;
+    }
+    if (keys.some((k) => k.id === match[1])) {
+      problems.push({ variable, expected: 'each key id once', got: match[1] });
+      return;
+    }
+    keys.push({ id: match[1]!, key });
+  });
+  return { keys, keySource: raw === undefined ? file : 'CLAUDOMATOR_ENCRYPTION_KEYS' };
 }
 
 function isAgentType(name: string | undefined): name is AgentType {

@@ -17,6 +17,8 @@ export interface DevServerOptions {
   port?: number;
   /** Web UI port; absent: no UI (headless). */
   uiPort?: number;
+  /** The Web UI's codec endpoint (a codec server: infra/codec-server.ts), so it shows decrypted payloads. */
+  uiCodecEndpoint?: string;
   /** SQLite file for persistence across restarts; absent: in memory. */
   dbFilename?: string;
   namespace?: string;
@@ -82,6 +84,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   ];
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
+  if (options.uiPort && options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFilename) args.push('--db-filename', options.dbFilename);
 
   const child: ResultPromise = execa(options.binary, args, {

@@ -3,6 +3,9 @@
  * claudomator's search attributes, the database (see infra/postgres.ts), migrations, and a worker,
  * all in this process and its children, stopped in reverse order.
  *
+ * Payloads are encrypted (infra/codec.ts): without a configured key the stack creates one in the data
+ * dir on first run; a codec server on 127.0.0.1 lets the dev server's Web UI show them decrypted.
+ *
  * A Temporal server that already answers on the configured address is reused (its search
  * attributes are registered if missing). Otherwise, when the address is local, the Temporal CLI's
  * dev server starts with its state in `<dataDir>/temporal/dev-server.db`, so workflows survive a
@@ -13,6 +16,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { findBinary, MissingBinaryError } from './binaries.js';
+import { createPayloadCodec, encryptionActive, ensureLocalKey } from './codec.js';
+import { startCodecServer } from './codec-server.js';
 import type { Config, WorkerRole } from './config.js';
 import { startDevServer } from './dev-server.js';
 import { portAnswers } from './net.js';
@@ -44,6 +49,8 @@ export interface Stack {
     /** How the server came to be: started from the temporal CLI, from the SDK's download, or reused. */
     origin: 'temporal-cli' | 'sdk-download' | 'existing';
     uiUrl: string;
+    /** The codec server the Web UI decrypts payloads through (a dev server started here is told); undefined: encryption off. */
+    codecEndpoint: string | undefined;
   };
   database: { source: DatabaseSource; description: string };
   worker: WorkerProcess;
@@ -60,7 +67,7 @@ export class StackStartAbortedError extends Error {
   }
 }
 
-export async function startStack(config: Readonly<Config>, options: StackOptions = {}): Promise<Stack> {
+export async function startStack(configured: Readonly<Config>, options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => undefined);
   const teardown: Array<() => Promise<void>> = [];
   const unwind = async (): Promise<void> => {
@@ -71,10 +78,29 @@ export async function startStack(config: Readonly<Config>, options: StackOptions
     if (options.signal?.aborted) throw new StackStartAbortedError();
   };
   // Before anything touches Temporal's native runtime (the SDK download path does).
-  installRuntime(config);
+  installRuntime(configured);
 
   try {
-    const temporal = await ensureTemporal(config, options.uiPort ?? DEFAULT_UI_PORT, log);
+    const { config, created } = await ensureLocalKey(configured);
+    if (created) log(`encryption: created the payload key in ${created} (keep it: histories need it to be read)`);
+    const uiPort = options.uiPort ?? DEFAULT_UI_PORT;
+    let codecEndpoint: string | undefined;
+    if (encryptionActive(config)) {
+      const codecServer = await startCodecServer({
+        codec: createPayloadCodec(config),
+        origins: [
+          `http://localhost:${uiPort}`,
+          `http://127.0.0.1:${uiPort}`,
+          config.uiUrl,
+          ...config.codecServer.origins,
+        ],
+        namespace: config.temporal.namespace,
+      });
+      teardown.push(() => codecServer.close());
+      codecEndpoint = codecServer.url;
+      log(`encryption: payloads encrypted with key ${config.encryption.keys[0]!.id}; codec server ${codecEndpoint}`);
+    }
+    const temporal = await ensureTemporal(config, uiPort, log, codecEndpoint);
     teardown.push(() => temporal.stop());
     checkAborted();
 
@@ -112,6 +138,7 @@ export async function startStack(config: Readonly<Config>, options: StackOptions
         namespace: config.temporal.namespace,
         origin: temporal.origin,
         uiUrl: temporal.uiUrl,
+        codecEndpoint,
       },
       database: { source: database.source, description: database.description },
       worker,
@@ -138,6 +165,7 @@ async function ensureTemporal(
   config: Readonly<Config>,
   uiPort: number,
   log: (line: string) => void,
+  codecEndpoint: string | undefined,
 ): Promise<TemporalServer> {
   const { address, namespace } = config.temporal;
   const { host, port } = splitAddress(address);
@@ -162,6 +190,7 @@ async function ensureTemporal(
       await connection.close();
     }
     log(`temporal: using the server that answers on ${address}`);
+    if (codecEndpoint) log(`temporal: to see decrypted payloads, set its Web UI's codec endpoint to ${codecEndpoint}`);
     return { address, origin: 'existing', uiUrl: config.uiUrl, stop: () => Promise.resolve() };
   }
 
@@ -179,7 +208,16 @@ async function ensureTemporal(
   const binary = findBinary('temporal', config.temporalCliPath);
   if (binary) {
     log(`temporal: starting the dev server (${binary}) on ${ip}:${port}, state in ${dbFilename}`);
-    const server = await startDevServer({ binary, ip, port, uiPort, dbFilename, namespace, logLevel: 'error' });
+    const server = await startDevServer({
+      binary,
+      ip,
+      port,
+      uiPort,
+      dbFilename,
+      namespace,
+      logLevel: 'error',
+      ...(codecEndpoint ? { uiCodecEndpoint: codecEndpoint } : {}),
+    });
     return { address: server.address, origin: 'temporal-cli', uiUrl, stop: () => server.stop() };
   }
 
@@ -198,6 +236,7 @@ async function ensureTemporal(
         namespace,
         searchAttributes: [...SEARCH_ATTRIBUTES],
         log: { format: 'pretty', level: 'error' },
+        ...(codecEndpoint ? { extraArgs: ['--ui-codec-endpoint', codecEndpoint] } : {}),
       },
     });
     return { address: `${ip}:${port}`, origin: 'sdk-download', uiUrl, stop: () => env.teardown() };

@@ -1,6 +1,6 @@
 /**
  * Connections to Temporal built from the configuration (`@temporalio/envconfig` under the hood),
- * and the idempotent registration of claudomator's search attributes on a namespace.
+ * clients with claudomator's data converter, and the idempotent registration of claudomator's search attributes on a namespace.
  */
 import { Client, Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
@@ -8,13 +8,19 @@ import type { SearchAttributeType } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import type { NativeConnection } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
+import { claudomatorDataConverter } from './codec.js';
 import type { Config } from './config.js';
 
 const { temporal } = proto;
 
-export async function connectClient(config: Pick<Config, 'temporal'>): Promise<Client> {
+/** A client with claudomator's data converter (payload encryption: infra/codec.ts). */
+export async function connectClient(config: Pick<Config, 'temporal' | 'encryption'>): Promise<Client> {
   const connection = await Connection.connect(config.temporal.connection);
-  return new Client({ connection, namespace: config.temporal.namespace });
+  return new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: claudomatorDataConverter(config),
+  });
 }
 
 export async function connectWorkerConnection(config: Pick<Config, 'temporal'>): Promise<NativeConnection> {

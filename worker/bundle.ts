@@ -7,6 +7,7 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { FAILURE_CONVERTER_PATH } from '../infra/codec.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -23,7 +24,7 @@ export function prebuiltBundlePath(): string {
 }
 
 export async function buildWorkflowBundle(outFile: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quietLogger });
+  const { code } = await bundleWorkflowCode(bundleOptions());
   await mkdir(path.dirname(outFile), { recursive: true });
   await writeFile(outFile, code);
   return outFile;
@@ -53,8 +54,13 @@ export async function loadWorkflowBundle(configuredPath?: string): Promise<Loade
   if (existsSync(prebuilt) && (runningFromDist() || (await isCurrent(prebuilt)))) {
     return { bundle: { codePath: prebuilt }, source: prebuilt };
   }
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsEntry(), logger: quietLogger });
+  const { code } = await bundleWorkflowCode(bundleOptions());
   return { bundle: { code }, source: `${path.dirname(workflowsEntry())} (bundled at start)` };
+}
+
+/** The workflows, with the failure converter every worker and client uses (infra/failure-converter.cjs). */
+function bundleOptions(): Parameters<typeof bundleWorkflowCode>[0] {
+  return { workflowsPath: workflowsEntry(), failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietLogger };
 }
 
 function runningFromDist(): boolean {

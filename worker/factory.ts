@@ -7,6 +7,7 @@
  */
 import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { createAgentHostActivities, createOrchestrationActivities } from '../activities/index.js';
+import { claudomatorDataConverter } from '../infra/codec.js';
 import type { Config, WorkerRole } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import { hostTaskQueue } from '../workflows/definitions.js';
@@ -68,6 +69,8 @@ export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> 
     connection: deps.connection,
     namespace: config.temporal.namespace,
     identity: `${process.pid}@${config.hostId}`,
+    // Payload encryption and encoded failure messages (infra/codec.ts); the bundle has the same failure converter.
+    dataConverter: claudomatorDataConverter(config),
     // Running activities get this long to finish (agent runs checkpoint their session when told to
     // stop); then they are cancelled. The force time bounds the whole shutdown.
     shutdownGraceTime: config.shutdownGraceMs,

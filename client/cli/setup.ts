@@ -33,6 +33,7 @@ export function registerSetupCommands(program: Command): void {
           'claudomator is up',
           `  Temporal  ${stack.temporal.address} (${stack.temporal.origin === 'existing' ? 'reused' : 'dev server started here'}), namespace ${stack.temporal.namespace}`,
           `  Web UI    ${stack.temporal.uiUrl}`,
+          `  payloads  ${stack.temporal.codecEndpoint ? `encrypted (key ${stack.config.encryption.keys[0]!.id}); the UI decrypts through ${stack.temporal.codecEndpoint}` : 'not encrypted (CLAUDOMATOR_ENCRYPTION=off)'}`,
           `  database  ${stack.database.description}`,
           `  worker    role ${stack.worker.role}, queues ${queues}`,
           '',

@@ -1,6 +1,11 @@
+import { statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { describe, expect, inject, it } from 'vitest';
 import { ClaudomatorClient } from '../../client/index.js';
+import { claudomatorDataConverter } from '../../infra/codec.js';
 import { loadConfig } from '../../infra/config.js';
 import { freePort } from '../../infra/dev-server.js';
 import { portAnswers } from '../../infra/net.js';
@@ -26,11 +31,25 @@ describe('claudomator up', () => {
       await waitForOutput(up, /Press Ctrl-C to stop/);
 
       expect((await fetch(`http://127.0.0.1:${uiPort}/`)).status).toBe(200);
+      // Payloads are encrypted with a key made on first run (owner-only), and the UI decrypts them through
+      // the codec server `up` started and told the dev server about.
+      const keyFile = path.join(env.CLAUDOMATOR_DATA_DIR!, 'encryption-keys');
+      expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+      const settings = (await (await fetch(`http://127.0.0.1:${uiPort}/api/v1/settings`)).json()) as {
+        Codec?: { Endpoint?: string };
+      };
+      const codecEndpoint = settings.Codec?.Endpoint ?? '';
+      expect(codecEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect((await fetch(codecEndpoint)).status).toBe(200);
       const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
       try {
         const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: 'default' });
         expect(Object.keys(customAttributes ?? {})).toContain('TaskState');
-        const client = new Client({ connection, namespace: 'default' });
+        const client = new Client({
+          connection,
+          namespace: 'default',
+          dataConverter: claudomatorDataConverter(loadConfig(env)),
+        });
         const report = await client.workflow.execute(healthCheckWorkflow, {
           taskQueue: queue,
           workflowId: `${queue}-health`,
@@ -45,6 +64,9 @@ describe('claudomator up', () => {
       const result = await up;
       expect(result.exitCode, result.all).toBe(0);
       expect(result.stdout).toContain(`Web UI    http://localhost:${uiPort}`);
+      expect(result.stdout).toMatch(
+        new RegExp(`payloads  encrypted \\(key local-[0-9a-f]{8}\\); the UI decrypts through ${codecEndpoint}`),
+      );
       expect(result.stderr).toMatch(/stopped\s*$/);
       // The dev server it started is gone with it.
       expect(await portAnswers('127.0.0.1', port)).toBe(false);
@@ -55,7 +77,9 @@ describe('claudomator up', () => {
 
   it('is usable from code: reuses a server that answers, and hands out the config clients need', async () => {
     const queue = uniqueName('stack');
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-stack-'));
     const config = loadConfig({
+      CLAUDOMATOR_DATA_DIR: dataDir,
       TEMPORAL_ADDRESS: inject('temporalAddress'),
       TEMPORAL_NAMESPACE: inject('temporalNamespace'),
       DATABASE_URL: db.current.url,
@@ -83,5 +107,6 @@ describe('claudomator up', () => {
     }
     await stack.done;
     expect(stack.worker.workers.map((w) => w.worker.getState())).toEqual(['STOPPED', 'STOPPED', 'STOPPED']);
+    await rm(dataDir, { recursive: true, force: true });
   });
 });
