@@ -6,7 +6,8 @@
 import { Client, WorkflowFailedError } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import {
   claudomatorDataConverter,
   createPayloadCodec,
@@ -54,6 +55,11 @@ async function stack(name: string, keys: string, extra: { scenario?: string } = 
   const started = await startCodecStack(env, db.current, { name, dir: `${scratch.dir}/${name}`, keys, ...extra });
   stacks.push(started);
   return started;
+}
+
+interface JsonPayload {
+  metadata: Record<string, string>;
+  data: string;
 }
 
 const decodedText = async (codec: EncryptionCodec, payloads: Payload[]): Promise<string> =>
@@ -341,6 +347,33 @@ describe('codec server', () => {
     expect(await failed(unknown)).toEqual([400, expect.stringContaining('encrypted with key "key-b"')]);
     expect((await fetch(`${server.url}/`, { headers: auth })).status).toBe(200); // GET: a hint, not an error
     expect((await post('/elsewhere', { payloads: [] }, auth)).status).toBe(404);
+
+    // The Temporal CLI through the same endpoint: `temporal workflow show --codec-endpoint`.
+    const show = (codec: string[]) =>
+      execa(inject('temporalCliPath'), [
+        'workflow',
+        'show',
+        '--address',
+        inject('temporalAddress'),
+        '--namespace',
+        inject('temporalNamespace'),
+        '--workflow-id',
+        taskWorkflowId(task!.id),
+        '--output',
+        'json',
+        ...codec,
+      ]);
+    const startInput = async (codec: string[]) => {
+      const { events } = JSON.parse((await show(codec)).stdout) as {
+        events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: JsonPayload[] } } }>;
+      };
+      const [payload] = events[0]!.workflowExecutionStartedEventAttributes!.input.payloads;
+      return { encoding: Buffer.from(payload!.metadata.encoding!, 'base64').toString(), data: payload!.data };
+    };
+    const viaCodec = await startInput(['--codec-endpoint', server.url, '--codec-auth', 'Bearer s3cret-bearer']);
+    expect(viaCodec.encoding).toBe('json/plain');
+    expect(JSON.parse(Buffer.from(viaCodec.data, 'base64').toString())).toMatchObject({ taskId: task!.id });
+    expect((await startInput([])).encoding).toBe('binary/encrypted');
   });
 
   it('`claudomator codec-server` serves with the configured keys and token until Ctrl-C; without keys it says what is missing', async () => {
