@@ -1,7 +1,7 @@
 /**
  * A worker process's life: connect (database, Temporal), create the role's workers, run them until
  * asked to stop, then close everything in reverse order. Used by `claudomator worker`,
- * `claudomator up` (through infra/stack.ts) and `worker/main.ts`.
+ * `claudomator up` (through worker/stack.ts) and `worker/main.ts`.
  *
  * Stopping is graceful: each worker stops polling, lets running activities finish for the shutdown
  * grace (`CLAUDOMATOR_SHUTDOWN_GRACE`), then cancels them (agent runs checkpoint their session in a

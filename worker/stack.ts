@@ -12,15 +12,15 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { findBinary, MissingBinaryError } from './binaries.js';
-import type { Config, WorkerRole } from './config.js';
-import { startDevServer } from './dev-server.js';
-import { portAnswers } from './net.js';
-import { resolveDatabase, type DatabaseSource } from './postgres.js';
-import { registerSearchAttributes } from './temporal.js';
+import { findBinary, MissingBinaryError } from '../infra/binaries.js';
+import type { Config, WorkerRole } from '../infra/config.js';
+import { startDevServer } from '../infra/dev-server.js';
+import { portAnswers } from '../infra/net.js';
+import { resolveDatabase, type DatabaseSource } from '../infra/postgres.js';
+import { registerSearchAttributes } from '../infra/temporal.js';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions.js';
-import { startWorker, type WorkerProcess } from '../worker/run.js';
-import { installRuntime } from '../worker/runtime.js';
+import { startWorker, type WorkerProcess } from './run.js';
+import { installRuntime } from './runtime.js';
 
 export const DEFAULT_UI_PORT = 8233;
 
