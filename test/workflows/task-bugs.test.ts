@@ -15,6 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostTaskQueue, taskStatusQuery, taskWorkflowId } from '../../workflows/definitions.js';
 import { makeBareRepo, readCalls, tempDir, waitFor } from '../helpers/fake-agent.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
+import { recordHistory } from '../helpers/histories.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { devServerEnv } from '../helpers/temporal.js';
 import { startDeployment, type Deployment } from '../helpers/worker-process.js';
@@ -198,6 +199,7 @@ describe('a slot request the pool refuses', () => {
       return view?.tasks[denied] === 'FAILED' && view.tasks[dependent] === 'FAILED' ? view : undefined;
     });
     expect(progress.status).toBe('IN_PROGRESS');
+    await recordHistory(handle(denied), 'task-slot-denied');
   });
 });
 
