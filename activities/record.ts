@@ -169,6 +169,7 @@ export function createRecordActivities({ store }: { store: Store }) {
           status: record.status,
           endTime: new Date().toISOString(),
           ...(result?.sessionId ? { sessionId: result.sessionId } : {}),
+          ...(result?.hostQueue ? { hostQueue: result.hostQueue } : {}),
           ...(result?.summary ? { summary: result.summary } : {}),
           ...(result?.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
           ...(record.error ? { error: record.error } : {}),
