@@ -138,7 +138,7 @@ export const geminiAdapter: AgentAdapter = {
     // stderr and of stdout's plain lines.
     const said = [r?.text, ...t.errors.slice(-3)].filter((s): s is string => !!s).join('\n');
     const text = said || [tail(exit.stderrTail), tail(plainLines(exit.stdoutTail))].filter((s) => s !== '').join('\n');
-    const errorClass = r?.subtype !== undefined && r.subtype !== 'unknown' ? r.subtype : lastQuotaErrorClass(exit.stderrTail);
+    const errorClass = r?.subtype?.endsWith('Error') ? r.subtype : lastQuotaErrorClass(exit.stderrTail);
     const limitText = r ? said : `${exit.stderrTail}\n${text}`;
     // The final error's delay, else the last one stderr shows (a daily quota's "Please retry in …").
     const delay = lastRetryDelay(said) ?? lastRetryDelay(exit.stderrTail);
@@ -160,7 +160,7 @@ export const geminiAdapter: AgentAdapter = {
       };
     }
     const known = EXIT_CODES[exit.exitCode ?? -1];
-    const kind = r?.subtype && r.subtype !== 'unknown' && r.subtype !== 'error' ? `${r.subtype}: ` : '';
+    const kind = r?.subtype?.endsWith('Error') ? `${r.subtype}: ` : '';
     const message = text ? tail(`${kind}${text}`) : undefined;
     if (known) return failed(exit, message ? `${known}: ${message}` : known, { costUsd });
     if (!r && exit.exitCode === 0 && !exit.signal) {
@@ -198,16 +198,21 @@ const EXIT_CODES: Record<number, string> = {
   55: 'the workspace is not trusted (exit 55)',
 };
 
-/** The class of the quota error stderr reported last ("Error when talking to Gemini API … RetryableQuotaError: …"). */
+/** The quota error class of the turn failure stderr reported last ("Error when talking to Gemini API … RetryableQuotaError: …"). */
 function lastQuotaErrorClass(stderr: string): string | undefined {
   let found: string | undefined;
-  for (const m of stderr.matchAll(/\b(TerminalQuotaError|RetryableQuotaError)\b/g)) found = m[1];
+  for (const m of stderr.matchAll(
+    /Error when talking to Gemini API[^\n]*?\b(TerminalQuotaError|RetryableQuotaError):/g,
+  )) {
+    found = m[1];
+  }
   return found;
 }
 
 /** The last "Suggested retry after 34.07s" / "Please retry in 12005.5s" of `text`, in milliseconds. */
 function lastRetryDelay(text: string): number | undefined {
   let found: string | undefined;
-  for (const m of text.matchAll(/(?:Suggested retry after|Please retry in)\s+((?:[\d.]+(?:ms|h|m|s))+)/gi)) found = m[1];
+  for (const m of text.matchAll(/(?:Suggested retry after|Please retry in)\s+((?:[\d.]+(?:ms|h|m|s))+)/gi))
+    found = m[1];
   return found === undefined ? undefined : parseDuration(found);
 }

@@ -315,7 +315,11 @@ describe('the real gemini CLI against a scripted Gemini API', () => {
     const second = new MockActivityEnvironment({ attempt: 2, heartbeatDetails: last });
     const result = await runIn(second, runAgent, input);
     api.assertDone();
-    expect(result).toMatchObject({ outcome: 'success', sessionId: last.sessionId, summary: 'Finished after the interruption.' });
+    expect(result).toMatchObject({
+      outcome: 'success',
+      sessionId: last.sessionId,
+      summary: 'Finished after the interruption.',
+    });
     expect(isAlive(toolPid)).toBe(false);
     // The resumed turn carries the first attempt's prompt and the interruption notice; the call that was
     // cut off (no response recorded) is dropped from the session by the CLI.

@@ -114,7 +114,9 @@ export class GeminiApiServer {
     if (this.overrun) throw new Error(this.overrun);
     if (this.unknown) throw new Error(this.unknown);
     if (this.served < this.script.length) {
-      throw new Error(`Scripted Gemini API: ${this.script.length - this.served} of ${this.script.length} replies unused`);
+      throw new Error(
+        `Scripted Gemini API: ${this.script.length - this.served} of ${this.script.length} replies unused`,
+      );
     }
   }
 
@@ -151,7 +153,14 @@ export class GeminiApiServer {
         return;
       }
       this.routing.push(recorded);
-      sendJson(res, 200, response(model, [{ text: JSON.stringify(routingAnswer(this.route)) }], { promptTokenCount: 10, candidatesTokenCount: 5 }));
+      sendJson(
+        res,
+        200,
+        response(model, [{ text: JSON.stringify(routingAnswer(this.route)) }], {
+          promptTokenCount: 10,
+          candidatesTokenCount: 5,
+        }),
+      );
       return;
     }
 
@@ -246,7 +255,12 @@ function isRoutingCall(body: GeminiRequest): boolean {
 function routingAnswer(route: Route): Record<string, unknown> {
   return route === 'pro'
     ? { complexity_reasoning: 'scripted: pro', complexity_score: 95, reasoning: 'scripted: pro', model_choice: 'pro' }
-    : { complexity_reasoning: 'scripted: flash', complexity_score: 10, reasoning: 'scripted: flash', model_choice: 'flash' };
+    : {
+        complexity_reasoning: 'scripted: flash',
+        complexity_score: 10,
+        reasoning: 'scripted: flash',
+        model_choice: 'flash',
+      };
 }
 
 function response(

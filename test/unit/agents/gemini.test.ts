@@ -139,9 +139,9 @@ describe('gemini adapter', () => {
   it('knows an unknown session from the resume refusal (exit 42, stderr only)', () => {
     const { t } = transcriptOf(geminiAdapter, 'crash');
     const refusal = (text: string) => geminiAdapter.isUnknownSession({ ...t, result: undefined }, exitInfo(42, text));
-    expect(refusal('Error resuming session: Invalid session identifier "0badc0de".\n  Searched for sessions in …')).toBe(
-      true,
-    );
+    expect(
+      refusal('Error resuming session: Invalid session identifier "0badc0de".\n  Searched for sessions in …'),
+    ).toBe(true);
     expect(refusal('Error resuming session: No previous sessions found for this project.')).toBe(true);
     expect(refusal('Invalid auth method selected.')).toBe(false);
   });
