@@ -238,7 +238,7 @@ describe('runAgent: failures', () => {
     },
   );
 
-  it('gemini max session turns (exit 53 after a non-fatal error event): failed with the reason', async () => {
+  it('gemini max session turns (exit 53, FatalTurnLimitedError): failed with the reason', async () => {
     const { result } = await run('gemini', 'max_turns');
     expect(result.outcome).toBe('failed');
     expect(result.error).toContain('maximum session turns');
