@@ -12,6 +12,7 @@ import { storyWorkflowId } from '../../workflows/definitions.js';
 import type { AgentType } from '../../workflows/types.js';
 import { git, groupMembers, isAlive, makeBareRepo, readCalls, tempDir, waitFor } from '../helpers/fake-agent.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
+import { recordHistory } from '../helpers/histories.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { devServerEnv } from '../helpers/temporal.js';
 
@@ -32,6 +33,7 @@ afterAll(async () => {
   scratch.remove();
 });
 
+const storyHandle = (id: string) => env.client.workflow.getHandle(storyWorkflowId(id));
 const FLAKY_DEPLOY = new URL('../fixtures/scripts/flaky-deploy.mjs', import.meta.url).pathname;
 const branchOf = (s: TestStack) => `story/${s.name.slice(0, 40)}`;
 
@@ -153,6 +155,7 @@ describe('storyWorkflow failure paths', () => {
       ['validate-3', 'validation', 'READY'],
     ]);
     expect(git(remote, 'show', 'main:fixed.txt')).toBe('fixed by hand');
+    await recordHistory(storyHandle(s.name), 'story-restarted-after-needs-fix');
   });
 
   it('stops at NEEDS_FIX, not in a retry loop, when a validation task id is taken by another task', async () => {
@@ -211,6 +214,7 @@ describe('storyWorkflow failure paths', () => {
     expect(story.detail).toContain('--deploy-cmd "<command>"');
     expect(readFileSync(counter, 'utf8')).toBe('run\n');
     expect(await storyTasks(s)).toEqual([['work', 'task', 'READY']]);
+    await recordHistory(storyHandle(s.name), 'story-deploy-cannot-start');
   });
 
   it('stops at NEEDS_FIX at once, spending no fix attempt, when the validation command cannot start', async () => {
@@ -278,6 +282,7 @@ describe('storyWorkflow failure paths', () => {
     // The story records FAILED only once the deploy activity confirmed its processes are gone.
     for (const pid of [shell!, ...children]) expect(isAlive(pid)).toBe(false);
     expect(groupMembers(shell!)).toEqual([]);
+    await recordHistory(storyHandle(s.name), 'story-deploy-cancelled');
   });
 
   it('is validated by an agent when the project gives instructions, and reaches REVIEW_READY', async () => {
@@ -326,6 +331,7 @@ describe('storyWorkflow failure paths', () => {
     ]);
     // Two failed validation runs (the last one after a fix run): none counts against gemini.
     expect(await agentStatus(s, 'gemini')).toMatchObject({ drained: false, consecutiveFailures: 0 });
+    await recordHistory(storyHandle(s.name), 'story-agent-validation-needs-fix');
   });
 
   it('says in its details why its validation waits QUEUED on a drained agent, and goes on once acknowledged', async () => {
@@ -361,10 +367,11 @@ describe('storyWorkflow failure paths', () => {
         `${s.name}-validate-1 waits QUEUED: codex is drained after repeated failures .*\`claudomator agents ack codex\``,
       ),
     );
-    expect((await env.client.workflow.getHandle(storyWorkflowId(s.name)).describe()).status.name).toBe('RUNNING');
+    expect((await storyHandle(s.name).describe()).status.name).toBe('RUNNING');
 
     await s.client.acknowledgeAgent('codex');
     const story = await s.client.waitForStory(s.name, { timeoutMs: 120_000 });
     expect(story).toMatchObject({ status: 'REVIEW_READY', detail: 'validated (run 1)' });
+    await recordHistory(storyHandle(s.name), 'story-validation-waits-on-drained-agent');
   });
 });
