@@ -271,7 +271,7 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
         view.lastFailure = failure;
         await record(
           'NEEDS_FIX',
-          `merge conflict: ${failure}`,
+          `${failureType(err) === FailureType.MergeConflict ? 'merge conflict' : 'merge failed'}: ${failure}`,
           'Resolve the conflict on the story branch, then `claudomator story start ' + storyId + '`.',
         );
         return view;
@@ -333,7 +333,10 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
         while (!(await condition(validated, checkMs))) {
           const why = await inspect
             .explainTaskWait({ taskId: validationTask.id, poolWorkflowId: settings.poolWorkflowId })
-            .catch(() => undefined);
+            .catch((err: unknown) => {
+              if (isCancellation(err)) throw err;
+              return undefined; // only an explanation: the wait goes on without it
+            });
           if ((why ?? '') !== shown && !validated()) {
             shown = why ?? '';
             await record('VALIDATING', why ? `${validatingStep} — ${why}` : validatingStep);
