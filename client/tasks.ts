@@ -461,6 +461,7 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
   if (story.status === 'REVIEW_READY') {
     throw new ConflictError(`Story ${storyId} is REVIEW_READY already.`, 'Create a new story for further work.');
   }
+  if (story.status === 'NEEDS_FIX' || story.status === 'FAILED') await storyRunClosed(ctx, storyId);
   const handle = await ctx.temporal.workflow.start<typeof storyWorkflow>('storyWorkflow', {
     taskQueue: ctx.config.taskQueue,
     workflowId: storyWorkflowId(storyId),
@@ -483,6 +484,30 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
   return handedOver(ctx, storyWorkflowId(storyId), awaitStoryChangeUpdate, story.status, () =>
     ctx.store.getStory(storyId),
   );
+}
+
+/**
+ * The run that recorded NEEDS_FIX or FAILED closes right after: wait for it (briefly), so that a start
+ * just then is a new run and not a no-op on the closing one.
+ */
+async function storyRunClosed(ctx: SdkContext, storyId: string): Promise<void> {
+  const handle = ctx.temporal.workflow.getHandle(storyWorkflowId(storyId));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      if ((await handle.describe()).status.name !== 'RUNNING') return;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return;
+      throw err;
+    }
+    if (Date.now() > deadline) {
+      throw new ConflictError(
+        `Story ${storyId} is recorded as stopped, but its workflow still runs.`,
+        `Look at it in the Web UI (${ctx.config.uiUrl}), or cancel it with \`claudomator story cancel ${storyId}\`, then start it again.`,
+      );
+    }
+    await sleep(100);
+  }
 }
 
 export async function cancelStory(ctx: SdkContext, storyId: string): Promise<void> {

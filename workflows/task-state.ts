@@ -12,6 +12,7 @@ import type {
   AgentType,
   ExecutionStatus,
   RunReport,
+  TaskKind,
   TaskState,
 } from './types.js';
 
@@ -38,14 +39,20 @@ export function executionStatusFor(outcome: AgentOutcome): ExecutionStatus {
 /**
  * What the pool is told when the slot goes back. Only a real agent failure counts towards draining;
  * a rate limit pauses the agent (it is not a failure — the seed counted it, which was a flaw); a
- * question, the task's own budget or timeout say nothing about the agent's health.
+ * question, the task's own budget or timeout say nothing about the agent's health, and neither does a
+ * failed validation run (it says the story's code is wrong).
  */
-export function poolReportFor(result: Pick<AgentRunResult, 'outcome' | 'error' | 'retryAt'>, now: number): RunReport {
+export function poolReportFor(
+  result: Pick<AgentRunResult, 'outcome' | 'error' | 'retryAt'>,
+  now: number,
+  kind: TaskKind = 'task',
+): RunReport {
   const until = result.retryAt ?? new Date(now + 60_000).toISOString();
   switch (result.outcome) {
     case 'success':
       return { kind: 'success' };
     case 'failed':
+      if (kind === 'validation') return { kind: 'neutral' };
       return { kind: 'failed', error: result.error ?? 'the agent failed' };
     case 'rate_limited':
       return { kind: 'rate_limited', until };

@@ -445,7 +445,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       };
 
       // 7. The outcome.
-      await releaseSlot(poolReportFor(result, Date.now()));
+      await releaseSlot(poolReportFor(result, Date.now(), task.kind));
       switch (outcome) {
         case 'success': {
           // The work joins the repository: committed and pushed on its branch, and merged into the story branch.
