@@ -492,22 +492,22 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
  */
 async function storyRunClosed(ctx: SdkContext, storyId: string): Promise<void> {
   const handle = ctx.temporal.workflow.getHandle(storyWorkflowId(storyId));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      if ((await handle.describe()).status.name !== 'RUNNING') return;
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return;
-      throw err;
-    }
-    if (Date.now() > deadline) {
-      throw new ConflictError(
-        `Story ${storyId} is recorded as stopped, but its workflow still runs.`,
-        `Look at it in the Web UI (${ctx.config.uiUrl}), or cancel it with \`claudomator story cancel ${storyId}\`, then start it again.`,
-      );
-    }
-    await sleep(100);
+  try {
+    if ((await handle.describe()).status.name !== 'RUNNING') return;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return;
+    throw err;
   }
+  // Its result (a long poll on the server) arrives when it closes, however it ends.
+  const closed = handle.result().then(
+    () => true,
+    () => true,
+  );
+  if (await Promise.race([closed, sleep(30_000).then(() => false)])) return;
+  throw new ConflictError(
+    `Story ${storyId} is recorded as stopped, but its workflow still runs.`,
+    `Look at it in the Web UI (${ctx.config.uiUrl}), or cancel it with \`claudomator story cancel ${storyId}\`, then start it again.`,
+  );
 }
 
 export async function cancelStory(ctx: SdkContext, storyId: string): Promise<void> {

@@ -109,7 +109,6 @@ describe('storyWorkflow failure paths', () => {
     await s.client.startStory(s.name);
     const story = await s.client.waitForStory(s.name, {
       timeoutMs: 120_000,
-      intervalMs: 50,
       onChange: (st) => statuses.push(st),
     });
     expect(story.status).toBe('NEEDS_FIX');
@@ -141,7 +140,7 @@ describe('storyWorkflow failure paths', () => {
       120_000,
     );
     pushFile(remote, branchOf(s), 'fixed.txt', 'fixed by hand\n');
-    expect((await s.client.waitForStory(s.name, { timeoutMs: 120_000, intervalMs: 20 })).status).toBe('NEEDS_FIX');
+    expect((await s.client.waitForStory(s.name, { timeoutMs: 120_000 })).status).toBe('NEEDS_FIX');
 
     // ...and starts the story again at once (its last run may still be closing).
     await s.client.startStory(s.name);
