@@ -23,7 +23,7 @@ export function installRuntime(config: Pick<Config, 'logLevel' | 'metricsPort'>)
   if (installed) return false;
   try {
     Runtime.install({
-      logger: lineLogger(config.logLevel),
+      logger: new DefaultLogger(config.logLevel, writeLogLine),
       shutdownSignals: [],
       ...(config.metricsPort
         ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `0.0.0.0:${config.metricsPort}` } } } }
@@ -40,11 +40,6 @@ export function installRuntime(config: Pick<Config, 'logLevel' | 'metricsPort'>)
 /** The runtime's logger (structured: a constant message plus attributes). */
 export function workerLogger(): Logger {
   return Runtime.instance().logger;
-}
-
-/** The runtime logger of claudomator's workers (also the Lambda handler's, worker/lambda.ts). */
-export function lineLogger(level: Config['logLevel']): Logger {
-  return new DefaultLogger(level, writeLogLine);
 }
 
 /** `<time> <LEVEL> <message> {attributes}` on one line, so logs grep and ship well. */

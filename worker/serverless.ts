@@ -2,10 +2,15 @@
  * The orchestration role as an AWS Lambda handler, for Temporal Serverless Workers: Temporal
  * invokes the function when this build's orchestration queue has work and no worker polls it. Each
  * invocation runs one worker — the workflows and the store/git bookkeeping activities, exactly what
- * `claudomator worker --role orchestration` runs (`orchestrationWork` in worker/factory.ts) — until
- * shortly before the invocation's deadline, then stops gracefully (`runWorker` from
- * @temporalio/lambda-worker). Agent runs never come here: they go to the agent queue, which only
- * the long-lived agent hosts poll.
+ * `claudomator worker --role orchestration` runs (`orchestrationWork` in worker/factory.ts), with
+ * the Lambda-tuned worker options of @temporalio/lambda-worker — until shortly before the
+ * invocation's deadline, then stops gracefully. Agent runs never come here: they go to the agent
+ * queue, which only the long-lived agent hosts poll.
+ *
+ * The invocation's life is written here rather than taken from the package's `runWorker`: in
+ * 1.23.0 that measures the polling window before it connects and creates the worker, so their time
+ * (1–5 s on a cold or busy environment) comes out of the margin kept for stopping, and an
+ * invocation can overrun its deadline. Here the window is measured once the worker exists.
  *
  * Configuration is every worker's (infra/config.ts), read once per execution environment, plus:
  * - CLAUDOMATOR_BUILD_ID is required: Serverless Workers are always versioned. The deployment
@@ -13,8 +18,9 @@
  *   as for every orchestration worker (docs/decisions/worker-versioning.md).
  * - DATABASE_URL is required (no local or embedded fallback in a Lambda); migrations are a deploy
  *   step (`claudomator migrate`), never an invocation's.
- * - The Temporal connection comes from @temporalio/envconfig: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
- *   TEMPORAL_API_KEY (or TLS) from the environment, or a temporal.toml in the function's root.
+ * - The Temporal connection comes from @temporalio/envconfig, as for every worker (infra/temporal.ts):
+ *   TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY (or TLS), or a TOML profile
+ *   (TEMPORAL_CONFIG_FILE, e.g. /var/task/temporal.toml).
  * - CLAUDOMATOR_SHUTDOWN_GRACE bounds how long running activities may finish once the worker
  *   stops; the worker stops that long (plus margins for cancelling and closing) before the deadline.
  * - The workflow bundle is prebuilt (`npm run build` → dist/workflow-bundle.js, or
@@ -23,13 +29,17 @@
  * The function's entry is worker/lambda.ts (handler string `dist/worker/lambda.handler`), deployed
  * by infra/serverless/lambda (docs/deploy.md).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from 'aws-lambda';
-import { runWorker, type LambdaHandler, type LambdaWorkerConfig } from '@temporalio/lambda-worker';
+import type { LambdaHandler } from '@temporalio/lambda-worker';
+import { LAMBDA_WORKER_DEFAULTS } from '@temporalio/lambda-worker/lib/defaults';
+import { Worker } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config, type ConfigProblem } from '../infra/config.js';
+import { connectWorkerConnection } from '../infra/temporal.js';
 import { Store } from '../store/index.js';
 import { prebuiltWorkflowBundle } from './bundle.js';
 import { DEFAULT_VERSIONING_BEHAVIOR, deploymentVersion, orchestrationWork } from './factory.js';
-import { lineLogger, workerLogger } from './runtime.js';
+import { installRuntime, workerLogger } from './runtime.js';
 
 /** After the grace, cancelled activities get this long to settle before the worker gives up on them. */
 const FORCE_MARGIN_MS = 2_000;
@@ -98,23 +108,11 @@ export function createLambdaHandler(env?: Parameters<typeof loadConfig>[0]): Lam
   const { bundle } = prebuiltWorkflowBundle(config.workflowBundlePath);
   const timing = lambdaTiming(config);
   const version = deploymentVersion(config)!;
+  installRuntime(config);
+  const logger = workerLogger();
+  const activitySlots = LAMBDA_WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions ?? 2;
 
-  // runWorker calls this back at once; the handler below fills in each invocation's activities.
-  let worker!: LambdaWorkerConfig;
-  const runInvocation = runWorker(version, (lambda) => {
-    worker = lambda;
-    lambda.workerOptions.taskQueue = config.taskQueue;
-    // The package's Lambda-tuned defaults stay (few pollers and slots, a small workflow cache):
-    // one invocation is one small worker, and Temporal invokes more when the backlog grows.
-    lambda.workerOptions.workerDeploymentOptions = { defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR };
-    lambda.workerOptions.shutdownGraceTime = timing.shutdownGraceMs;
-    lambda.workerOptions.shutdownForceTime = timing.shutdownForceMs;
-    lambda.shutdownDeadlineBufferMs = timing.stopBeforeDeadlineMs;
-    lambda.runtimeOptions.logger = lineLogger(config.logLevel);
-  });
-  const activitySlots = worker.workerOptions.maxConcurrentActivityTaskExecutions ?? 2;
-
-  return async (event: unknown, context: Context): Promise<void> => {
+  return async (_event: unknown, context: Context): Promise<void> => {
     const remainingMs = context.getRemainingTimeInMillis();
     if (remainingMs - timing.stopBeforeDeadlineMs < MIN_WORK_MS) {
       throw new Error(
@@ -123,7 +121,6 @@ export function createLambdaHandler(env?: Parameters<typeof loadConfig>[0]): Lam
           `${timing.shutdownGraceMs}ms + margins): raise the function's timeout or lower CLAUDOMATOR_SHUTDOWN_GRACE.`,
       );
     }
-    const logger = workerLogger();
     const started = Date.now();
     logger.info('Lambda invocation started', {
       requestId: context.awsRequestId,
@@ -135,8 +132,36 @@ export function createLambdaHandler(env?: Parameters<typeof loadConfig>[0]): Lam
     // connections kept across a freeze come back dead.
     const store = await Store.connect(config.databaseUrl, { max: activitySlots });
     try {
-      Object.assign(worker.workerOptions, orchestrationWork({ config, store, workflowBundle: bundle }));
-      await runInvocation(event, context);
+      const connection = await connectWorkerConnection(config);
+      try {
+        const worker = await Worker.create({
+          // Few pollers and slots, a small workflow cache: one invocation is one small worker, and
+          // Temporal invokes more when the backlog grows.
+          ...LAMBDA_WORKER_DEFAULTS,
+          ...orchestrationWork({ config, store, workflowBundle: bundle }),
+          connection,
+          namespace: config.temporal.namespace,
+          identity: `${context.awsRequestId}@${context.invokedFunctionArn}`,
+          shutdownGraceTime: timing.shutdownGraceMs,
+          shutdownForceTime: timing.shutdownForceMs,
+          workerDeploymentOptions: {
+            version,
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR,
+          },
+        });
+        // Measured now that the worker exists, so connecting and creating it never eat the stop's margin.
+        const pollMs = context.getRemainingTimeInMillis() - timing.stopBeforeDeadlineMs;
+        if (pollMs < MIN_WORK_MS) {
+          logger.warn('Lambda invocation: starting the worker left no time to poll', {
+            requestId: context.awsRequestId,
+            startedInMs: Date.now() - started,
+          });
+        }
+        await worker.runUntil(sleep(Math.max(0, pollMs)));
+      } finally {
+        await connection.close();
+      }
     } finally {
       await store.close();
     }
