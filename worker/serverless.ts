@@ -132,7 +132,14 @@ export function createLambdaHandler(env?: Parameters<typeof loadConfig>[0]): Lam
     // connections kept across a freeze come back dead.
     const store = await Store.connect(config.databaseUrl, { max: activitySlots });
     try {
-      const connection = await connectWorkerConnection(config);
+      const connection = await connectWorkerConnection(config).catch((err: unknown) => {
+        throw new Error(
+          `Cannot reach Temporal at ${config.temporal.address} (namespace ${config.temporal.namespace}): ` +
+            `${err instanceof Error ? err.message : String(err)}. Check TEMPORAL_ADDRESS, TEMPORAL_API_KEY and the ` +
+            'route from the function to Temporal (a NAT gateway when the function runs in a VPC).',
+          { cause: err },
+        );
+      });
       try {
         const worker = await Worker.create({
           // Few pollers and slots, a small workflow cache: one invocation is one small worker, and

@@ -288,7 +288,7 @@ describe('worker/lambda.ts: the orchestration role as a Lambda handler', () => {
     );
   });
 
-  it('fails an invocation at once when its deadline leaves no time to work, or the database is unreachable', async () => {
+  it('fails an invocation at once when its deadline leaves no time to work, or the database or Temporal is unreachable', async () => {
     const name = uniqueName('lambda fail');
     const unreachable = `postgres://postgres@127.0.0.1:${await freePort()}/claudomator`;
     const lambda = LambdaEnvironment.start(functionEnv(name, { DATABASE_URL: unreachable }));
@@ -317,6 +317,20 @@ describe('worker/lambda.ts: the orchestration role as a Lambda handler', () => {
       expect(await lambda.stop()).toBe(0);
     } finally {
       lambda.child.kill('SIGKILL');
+    }
+
+    const noTemporalAddress = `127.0.0.1:${await freePort()}`;
+    const noTemporal = LambdaEnvironment.start(functionEnv(name, { TEMPORAL_ADDRESS: noTemporalAddress }));
+    try {
+      expect(await noTemporal.next(), noTemporal.logs).toMatchObject({ type: 'ready' });
+      const failed = await noTemporal.invoke(20_000);
+      expect(failed.type, noTemporal.logs).toBe('error');
+      expect(failed.errorMessage).toContain(`Cannot reach Temporal at ${noTemporalAddress}`);
+      expect(failed.errorMessage).toContain('Check TEMPORAL_ADDRESS');
+      expect(failed.remainingMs).toBeGreaterThan(0);
+      expect(await noTemporal.stop()).toBe(0);
+    } finally {
+      noTemporal.child.kill('SIGKILL');
     }
   });
 
