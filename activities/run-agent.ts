@@ -11,11 +11,16 @@
  * Crash safety: the heartbeat carries the session id and the base commit. When the worker dies mid-run,
  * the next attempt (possibly on a restarted worker of the same host) kills what is left of the earlier
  * attempt, then resumes that session in the same sandbox with "You were interrupted; continue the task."
- * instead of starting over; if the CLI no longer knows the session, it starts a fresh run.
+ * instead of starting over. If the CLI no longer knows a session it is asked to resume (after a crash or
+ * with a human's answer), it starts a fresh run in the same sandbox, told what the lost session was told.
+ *
+ * Every run that ends has a summary, the agent's last message: the CLI's final answer for a success, the
+ * last thing the agent said before it failed, timed out or ran out of budget.
  *
  * Cancellation, heartbeat timeout and worker shutdown all cancel the activity context: the whole process
- * group and every process marked with the execution id is killed (SIGTERM, SIGKILL after a grace period)
- * before the cancellation is rethrown.
+ * group and every process marked with the execution id is killed (SIGTERM, SIGKILL after a grace period),
+ * the agent's last message is written to the execution row and the task as their summary (a cancelled
+ * activity returns no result), and the cancellation is rethrown.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -26,6 +31,7 @@ import { NotFoundError, type Store } from '../store/index.js';
 import { hostTaskQueue } from '../workflows/definitions.js';
 import { FailureType } from '../workflows/failures.js';
 import type {
+  AgentOutcome,
   AgentRunInput,
   AgentRunProgress,
   AgentRunResult,
@@ -41,6 +47,7 @@ import {
   type ExitInfo,
   type InvocationContext,
   readLine,
+  settleTranscript,
   type Transcript,
 } from './agents/adapter.js';
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from './agents/limits.js';
@@ -71,6 +78,8 @@ export const INTERRUPTED_PROMPT = 'You were interrupted; continue the task.';
 export const ORCHESTRATOR_PATHS = ['.claudomator'];
 
 const SUMMARY_MAX_CHARS = 4_000;
+/** Outcomes of runs that ended without finishing the task: their summary is the agent's last message. */
+const ENDED_UNFINISHED: ReadonlySet<AgentOutcome> = new Set(['failed', 'timed_out', 'budget_exceeded']);
 
 /** The question protocol, appended to the agent's system prompt. */
 export function questionInstructions(questionFile: string): string {
@@ -87,6 +96,16 @@ export function answerPrompt(answer: string): string {
   return `A human answered your question:\n\n${answer}\n\nContinue the task.`;
 }
 
+/** The prompt of a fresh run that stands in for a session the CLI no longer has, which was to get `message`. */
+export function lostSessionPrompt(prompt: string, message: string): string {
+  return [
+    prompt,
+    'Earlier work on this task ran in a session that is no longer available; what it changed is in this checkout.',
+    `That session was then told:\n\n${message}`,
+    'Continue the task.',
+  ].join('\n\n');
+}
+
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
 export function createAgentActivities(deps: AgentActivityDeps) {
   return {
@@ -96,7 +115,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
 }
 
 type Mode =
-  | { kind: 'new'; sessionId?: string }
+  | { kind: 'new'; sessionId?: string; prompt?: string }
   | { kind: 'answer'; sessionId: string; answer: string }
   | { kind: 'recover'; sessionId: string };
 
@@ -202,14 +221,17 @@ class AgentRun {
     // A question counts only when written by this attempt.
     await rm(paths.questionFile, { force: true });
 
-    const mode = this.chooseMode(adapter, previous);
+    let mode = this.chooseMode(adapter, previous);
     let end = await this.attempt(adapter, mode, sandbox, paths);
-    if (mode.kind === 'recover' && end.stop === 'exited' && adapter.isUnknownSession(end.transcript, end.exit)) {
-      this.ctx.log.warn('The interrupted session is unknown to the CLI; starting a fresh run', {
+    if (mode.kind !== 'new' && end.stop === 'exited' && adapter.isUnknownSession(end.transcript, end.exit)) {
+      // The session is gone (another home, a wiped config directory): the work in the sandbox is not.
+      this.ctx.log.warn('The session to resume is unknown to the CLI; starting a fresh run in the same sandbox', {
         ...this.scope(),
         sessionId: mode.sessionId,
       });
-      end = await this.attempt(adapter, this.newMode(adapter), sandbox, paths);
+      const told = mode.kind === 'answer' ? answerPrompt(mode.answer) : INTERRUPTED_PROMPT;
+      mode = { ...this.newMode(adapter), prompt: lostSessionPrompt(input.prompt, told) };
+      end = await this.attempt(adapter, mode, sandbox, paths);
     }
     return this.finish(adapter, end, mode, sandbox, paths, baseSha);
   }
@@ -230,7 +252,7 @@ class AgentRun {
     return this.newMode(adapter);
   }
 
-  private newMode(adapter: AgentAdapter): Mode {
+  private newMode(adapter: AgentAdapter): Extract<Mode, { kind: 'new' }> {
     return { kind: 'new', sessionId: adapter.choosesSessionId ? randomUUID() : undefined };
   }
 
@@ -250,7 +272,7 @@ class AgentRun {
         .filter((s): s is string => !!s && s.trim() !== '')
         .join('\n\n'),
       writableDirs: [paths.artifactDir],
-      run: mode.kind === 'new' ? { prompt: input.prompt, sessionId: mode.sessionId } : undefined,
+      run: mode.kind === 'new' ? { prompt: mode.prompt ?? input.prompt, sessionId: mode.sessionId } : undefined,
       resume:
         mode.kind === 'answer'
           ? { sessionId: mode.sessionId, message: answerPrompt(mode.answer) }
@@ -335,6 +357,7 @@ class AgentRun {
         ctx.log.info('Agent cancelled; killing its processes', { ...this.scope(), pid: proc.pid });
         await proc.terminate(this.killGraceMs);
         await proc.done.catch(() => undefined);
+        await this.recordCancelledSummary(settleTranscript(adapter, transcript));
         throw first.cancelled;
       }
       if (first !== 'exited') {
@@ -349,7 +372,7 @@ class AgentRun {
       }
       const exit = await proc.done;
       return {
-        transcript,
+        transcript: settleTranscript(adapter, transcript),
         exit: { ...exit, stderrTail: proc.stderrTail(), stdoutTail: proc.stdoutTail() },
         stop: first,
       };
@@ -415,10 +438,12 @@ class AgentRun {
 
     const question = adapter.resumable ? await readQuestion(paths.questionFile) : undefined;
     const sessionId = t.sessionId ?? (mode.kind === 'new' ? undefined : mode.sessionId);
+    const outcome = question ? 'question' : end.stop === 'timeout' ? 'timed_out' : verdict.outcome;
+    const summary = verdict.summary ?? (ENDED_UNFINISHED.has(outcome) ? t.lastMessage : undefined);
     const result: AgentRunResult = {
-      outcome: question ? 'question' : end.stop === 'timeout' ? 'timed_out' : verdict.outcome,
+      outcome,
       sessionId,
-      summary: verdict.summary ? clip(verdict.summary, SUMMARY_MAX_CHARS) : undefined,
+      summary: summaryOf(summary),
       costUsd: verdict.costUsd,
       changeStats: await this.countChanges(sandbox.dir, baseSha, paths, t, end.exit),
       paths,
@@ -479,6 +504,24 @@ class AgentRun {
     const name = `claudomator ${agent} agent`;
     const email = `${agent}@claudomator.invalid`;
     return { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email, GIT_COMMITTER_NAME: name, GIT_COMMITTER_EMAIL: email };
+  }
+
+  /**
+   * A cancelled run returns no result: its summary, the agent's last message, goes to the execution row
+   * and the task here (best effort: the cancellation must go on).
+   */
+  private async recordCancelledSummary(t: Transcript): Promise<void> {
+    const summary = summaryOf(t.lastMessage);
+    if (summary === undefined) return;
+    try {
+      await this.deps.store.updateExecution(this.input.executionId, { summary });
+      await this.deps.store.updateTaskSummary(this.input.taskId, summary);
+    } catch (err) {
+      this.ctx.log.warn('Could not record the summary of the cancelled run', {
+        ...this.scope(),
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   /** Write a newly seen session id to the execution row (best effort: the workflow records it too). */
@@ -573,6 +616,12 @@ function describeCommand(file: string, args: readonly string[]): string {
   return [file, ...args]
     .map((a) => (a.length > 120 ? `${JSON.stringify(a.slice(0, 120))}…` : JSON.stringify(a)))
     .join(' ');
+}
+
+/** A summary as stored: trimmed, clipped, and absent when there is nothing to say. */
+function summaryOf(text: string | undefined): string | undefined {
+  const trimmed = text?.trim();
+  return trimmed ? clip(trimmed, SUMMARY_MAX_CHARS) : undefined;
 }
 
 function clip(text: string, max: number): string {

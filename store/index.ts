@@ -468,6 +468,7 @@ export class Store {
       stderrPath: ['stderr_path', 'text'],
       artifactDir: ['artifact_dir', 'text'],
       sandboxDir: ['sandbox_dir', 'text'],
+      hostQueue: ['host_queue', 'text'],
       sessionId: ['session_id', 'text'],
       resumeAnswer: ['resume_answer', 'text'],
       error: ['error', 'text'],

@@ -82,6 +82,7 @@ export interface ExecutionRow {
   stderr_path: string | null;
   artifact_dir: string | null;
   sandbox_dir: string | null;
+  host_queue: string | null;
   session_id: string | null;
   resume_answer: string | null;
   error: string | null;
@@ -181,6 +182,7 @@ export function toExecution(row: ExecutionRow): Execution {
     stderrPath: opt(row.stderr_path),
     artifactDir: opt(row.artifact_dir),
     sandboxDir: opt(row.sandbox_dir),
+    hostQueue: opt(row.host_queue),
     sessionId: opt(row.session_id),
     resumeAnswer: opt(row.resume_answer),
     error: opt(row.error),

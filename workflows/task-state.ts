@@ -4,7 +4,17 @@
  * wires these to Temporal; tests cover them without a server.
  */
 import { assertNever } from './assert.js';
-import type { AgentOutcome, AgentRunResult, ExecutionStatus, RunReport, TaskState } from './types.js';
+import { AGENT_TYPES } from './types.js';
+import type {
+  AgentChoice,
+  AgentOutcome,
+  AgentRunResult,
+  AgentType,
+  ExecutionStatus,
+  RunReport,
+  TaskKind,
+  TaskState,
+} from './types.js';
 
 export function executionStatusFor(outcome: AgentOutcome): ExecutionStatus {
   switch (outcome) {
@@ -29,14 +39,20 @@ export function executionStatusFor(outcome: AgentOutcome): ExecutionStatus {
 /**
  * What the pool is told when the slot goes back. Only a real agent failure counts towards draining;
  * a rate limit pauses the agent (it is not a failure — the seed counted it, which was a flaw); a
- * question, the task's own budget or timeout say nothing about the agent's health.
+ * question, the task's own budget or timeout say nothing about the agent's health, and neither does a
+ * failed validation run (it says the story's code is wrong).
  */
-export function poolReportFor(result: Pick<AgentRunResult, 'outcome' | 'error' | 'retryAt'>, now: number): RunReport {
+export function poolReportFor(
+  result: Pick<AgentRunResult, 'outcome' | 'error' | 'retryAt'>,
+  now: number,
+  kind: TaskKind = 'task',
+): RunReport {
   const until = result.retryAt ?? new Date(now + 60_000).toISOString();
   switch (result.outcome) {
     case 'success':
       return { kind: 'success' };
     case 'failed':
+      if (kind === 'validation') return { kind: 'neutral' };
       return { kind: 'failed', error: result.error ?? 'the agent failed' };
     case 'rate_limited':
       return { kind: 'rate_limited', until };
@@ -77,4 +93,24 @@ export function subtaskWait(subtasks: Readonly<Record<string, TaskState>>): Subt
       .filter(([, state]) => ['FAILED', 'TIMED_OUT', 'CANCELLED', 'BUDGET_EXCEEDED'].includes(state))
       .map(([taskId, state]) => ({ taskId, state })),
   };
+}
+
+/** An agent type claudomator knows (an execution row stores the agent as text). */
+export function isAgentType(value: string | undefined): value is AgentType {
+  return (AGENT_TYPES as readonly string[]).includes(value ?? '');
+}
+
+/** The task's instructions for a fresh run, with what a human said earlier in the task. */
+export function toldByHuman(instructions: string, words: string): string {
+  return `${instructions}\n\nEarlier in this task a human told you: ${words}`;
+}
+
+/** Why a denied slot request fails the task, and what the operator changes. */
+export function deniedSlotError(choice: AgentChoice, poolWorkflowId: string, reason: string): string {
+  const refused = `the agent pool (${poolWorkflowId}) refused ${choice === 'any' ? 'a slot for any agent' : `a ${choice} slot`}: ${reason}`;
+  if (choice === 'any') return refused;
+  return (
+    `${refused}. Add ${choice} to CLAUDOMATOR_AGENTS of the workers that start the pool (a running pool keeps ` +
+    `the agents it started with) or give the task an agent the pool runs, then \`claudomator task retry\` it.`
+  );
 }

@@ -52,10 +52,20 @@ import {
 } from './definitions.js';
 import { withFailureHistory } from './failure-history.js';
 import { FailureType } from './failures.js';
-import { PoolClient } from './pool-client.js';
+import { PoolClient, slotDenial } from './pool-client.js';
 import { dependencySatisfied, TERMINAL_FAILURE_STATES } from './states.js';
-import { doneState, executionStatusFor, failureStateFor, poolReportFor, subtaskWait } from './task-state.js';
+import {
+  deniedSlotError,
+  doneState,
+  executionStatusFor,
+  failureStateFor,
+  isAgentType,
+  poolReportFor,
+  subtaskWait,
+  toldByHuman,
+} from './task-state.js';
 import type {
+  AgentChoice,
   AgentConfig,
   AgentRunInput,
   AgentRunResult,
@@ -302,22 +312,45 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       }
     }
 
-    // 2. What to run first: a fresh run with the failure history, or (a retry with a message) a resume.
-    let pendingResume: { sessionId: string; answer: string; hostQueue?: string } | undefined;
+    // 2. What to run first: a fresh run with the failure history, or (a retry with a message) a resume
+    // of the last session, by the agent that ran it, on the host that holds it.
+    let pendingResume: PendingResume | undefined;
+    let prompt = task.instructions;
     if (input.retry?.message) {
       const last = [...context.executions].reverse().find((e) => e.sessionId);
-      if (last?.sessionId) pendingResume = { sessionId: last.sessionId, answer: input.retry.message };
+      if (last?.sessionId) {
+        pendingResume = {
+          sessionId: last.sessionId,
+          answer: input.retry.message,
+          ...(isAgentType(last.agent) ? { agent: last.agent } : {}),
+          ...(last.hostQueue ? { hostQueue: last.hostQueue } : {}),
+        };
+      } else prompt = toldByHuman(prompt, input.retry.message); // no session to resume: a fresh run hears it
     }
     let failureHistory = context.executions;
 
     for (;;) {
       // 3. A slot from the pool.
       await bookkeeping.recordTaskState({ taskId, state: 'QUEUED' });
-      const choice = task.agent.type;
-      show('QUEUED', `${choice === 'any' ? 'any agent' : `a ${choice}`} slot (${settings.poolWorkflowId})`);
+      // A resume needs the agent that owns the session, whatever the task asked for (`any` could get another).
+      const choice: AgentChoice = pendingResume?.agent ?? task.agent.type;
+      show(
+        'QUEUED',
+        `${choice === 'any' ? 'any agent' : `a ${choice}`} slot (${settings.poolWorkflowId})${pendingResume ? ' to resume its session' : ''}`,
+      );
       const requestId = `${info.workflowId}/${info.runId}/${++requestSeq}`;
       openRequest = requestId;
-      const grant: SlotGrant = await pool.acquire({ requestId, agent: choice, taskId });
+      let grant: SlotGrant;
+      try {
+        grant = await pool.acquire({ requestId, agent: choice, taskId });
+      } catch (err) {
+        const denial = slotDenial(err);
+        if (!denial) throw err;
+        // The pool can never grant this request: the task fails for good, and its dependents and story hear it.
+        openRequest = undefined;
+        const error = deniedSlotError(choice, settings.poolWorkflowId, denial.reason);
+        return await settle('FAILED', await bookkeeping.recordTaskState({ taskId, state: 'FAILED', error }), error);
+      }
       const agent: AgentType = grant.agent;
       status.agent = agent;
       upsertSearchAttributes([{ key: AgentTypeKey, value: agent }]);
@@ -360,7 +393,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         taskId,
         executionId,
         agent,
-        prompt: task.instructions,
+        prompt,
         config: withFailureHistory(agentConfig, failureHistory),
         ...(context.repository ? { repository: context.repository } : {}),
         timeoutMs: task.timeoutMs ?? settings.defaultTimeoutMs,
@@ -378,7 +411,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
             settings,
             {
               ...runInput,
-              prompt: `${task.instructions}\n\nEarlier in this task a human told you: ${pendingResume.answer}`,
+              prompt: toldByHuman(prompt, pendingResume.answer),
               resume: undefined,
             },
             undefined,
@@ -412,7 +445,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       };
 
       // 7. The outcome.
-      await releaseSlot(poolReportFor(result, Date.now()));
+      await releaseSlot(poolReportFor(result, Date.now(), task.kind));
       switch (outcome) {
         case 'success': {
           // The work joins the repository: committed and pushed on its branch, and merged into the story branch.
@@ -488,6 +521,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
           pendingResume = {
             sessionId: result.sessionId ?? '',
             answer: given.text,
+            agent,
             ...(result.hostQueue ? { hostQueue: result.hostQueue } : {}),
           };
           if (!result.sessionId) pendingResume = undefined;
@@ -505,6 +539,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
             pendingResume = {
               sessionId: result.sessionId,
               answer: 'You were interrupted by a rate limit. Continue the task where you left off.',
+              agent,
               ...(result.hostQueue ? { hostQueue: result.hostQueue } : {}),
             };
           continue;
@@ -539,6 +574,17 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     });
     throw err;
   }
+}
+
+/** A session to continue on the next run: by the agent that owns it, on the host that holds it. */
+interface PendingResume {
+  sessionId: string;
+  /** The human's answer or message (or the note after a rate limit) the session resumes with. */
+  answer: string;
+  /** The agent that ran the session; absent (an execution recorded without one): the task's own choice. */
+  agent?: AgentType;
+  /** The queue of the host with the sandbox and the session files; absent: the shared agent queue. */
+  hostQueue?: string;
 }
 
 function validateInput(input: TaskWorkflowInput): TaskWorkflowInput {

@@ -116,6 +116,8 @@ export interface Execution {
   stderrPath?: string;
   artifactDir?: string;
   sandboxDir?: string;
+  /** The task queue of the agent host that ran it (`<agent queue>@<host>`): where a resume of its session must go. */
+  hostQueue?: string;
   sessionId?: string;
   /** The human's answer this run resumed with, if it was a resume. */
   resumeAnswer?: string;

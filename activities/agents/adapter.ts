@@ -60,8 +60,15 @@ export interface Transcript {
   sessionId?: string;
   model?: string;
   lastEventType?: string;
-  /** The last complete message, or the pieces streamed since the last complete one. */
+  /** The last complete message, or the pieces streamed since the last complete one; a tool call clears it. */
   lastText: string;
+  /** The agent's last message, whatever tool calls followed it: the summary of a run that did not succeed. */
+  lastMessage: string;
+  /**
+   * An ignored line that holds the agent's latest message (its first `length` bytes), decoded only when
+   * the run ends (`settleTranscript`); one buffer, reused from line to line.
+   */
+  pendingMessage?: { bytes: Buffer; length: number };
   result?: RunResultEvent;
   /** The largest delay the CLI waited on a 429 (its reading of the server's retry-after). */
   retryDelayMs?: number;
@@ -76,7 +83,16 @@ export interface Transcript {
 }
 
 export function emptyTranscript(): Transcript {
-  return { lastText: '', errors: [], files: [], inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, badLines: 0 };
+  return {
+    lastText: '',
+    lastMessage: '',
+    errors: [],
+    files: [],
+    inputTokens: 0,
+    cachedInputTokens: 0,
+    outputTokens: 0,
+    badLines: 0,
+  };
 }
 
 /** Fold one parsed line into the transcript (mutates and returns it). */
@@ -94,6 +110,10 @@ export function applyLine(t: Transcript, line: ParsedLine | undefined): Transcri
         break;
       case 'text':
         t.lastText = event.delta ? t.lastText + event.text : event.text;
+        if (t.lastText.trim() !== '') {
+          t.lastMessage = t.lastText;
+          t.pendingMessage = undefined;
+        }
         break;
       case 'tool':
         if (event.status === 'started') t.lastText = '';
@@ -138,16 +158,42 @@ export function sniffType(line: Buffer): string | undefined {
 
 /**
  * Read one raw stdout line into the transcript, as the runner does while the agent runs: events the
- * adapter ignores are only noted by type, without decoding the line. Returns what was read.
+ * adapter ignores are only noted by type, without decoding the line; the last of them that holds a
+ * message of the agent is kept, to be decoded by `settleTranscript` when the run ends. Returns what was read.
  */
 export function readLine(adapter: AgentAdapter, t: Transcript, line: Buffer): ParsedLine | undefined {
   const type = sniffType(line);
-  const parsed =
-    type !== undefined && adapter.ignoredEvents.has(type)
-      ? { type, events: [] }
-      : adapter.parseLine(line.toString('utf8'));
+  let parsed: ParsedLine | undefined;
+  if (type !== undefined && adapter.ignoredEvents.has(type)) {
+    if (adapter.holdsMessage?.(type, line)) keepMessageLine(t, line);
+    parsed = { type, events: [] };
+  } else {
+    parsed = adapter.parseLine(line.toString('utf8'));
+  }
   applyLine(t, parsed);
   return parsed;
+}
+
+/** Copy `line` (the reader reuses its memory) into the transcript's message buffer, grown as needed. */
+function keepMessageLine(t: Transcript, line: Buffer): void {
+  const kept = t.pendingMessage?.bytes;
+  const bytes =
+    kept !== undefined && kept.length >= line.length
+      ? kept
+      : Buffer.allocUnsafe(Math.max(line.length, 2 * (kept?.length ?? 2_048)));
+  line.copy(bytes);
+  t.pendingMessage = { bytes, length: line.length };
+}
+
+/** Decode the message line `readLine` kept undecoded, once the run's output has been read to its end. */
+export function settleTranscript(adapter: AgentAdapter, t: Transcript): Transcript {
+  const kept = t.pendingMessage;
+  if (kept === undefined) return t;
+  t.pendingMessage = undefined;
+  for (const event of adapter.parseLine(kept.bytes.toString('utf8', 0, kept.length))?.events ?? []) {
+    if (event.kind === 'text' && event.text.trim() !== '') t.lastMessage = event.text;
+  }
+  return t;
 }
 
 /** How the process ended, and the ends of its streams. */
@@ -205,6 +251,11 @@ export interface AgentAdapter {
    * nothing in them decides the outcome. Only their type is recorded, as the last event.
    */
   readonly ignoredEvents: ReadonlySet<string>;
+  /**
+   * Whether an ignored line holds a message of the agent (Claude's `assistant` lines carry messages and
+   * large tool calls alike): the last such line is decoded when the run ends, for its summary.
+   */
+  holdsMessage?(type: string, line: Buffer): boolean;
   invocation(ctx: InvocationContext): Invocation;
   /** Read one stdout line that starts with `{`; undefined when it is not valid JSON. */
   parseLine(line: string): ParsedLine | undefined;

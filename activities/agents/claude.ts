@@ -9,9 +9,16 @@
  * - the CLI retries API errors itself (CLAUDE_CODE_MAX_RETRIES) and reports each wait as
  *   `system/api_retry` with `retry_delay_ms`, which is the server's retry-after when it sent one (up to
  *   60 s; a longer retry-after makes the CLI give up at once without saying how long it was);
- * - a subscription quota shows as a `rate_limit_event` with `status:"rejected"` and `resetsAt` (epoch
- *   seconds) before the failing result, or only as a text ("You've hit your session limit · resets 4pm").
- * - `--max-budget-usd` is enforced by the CLI, which ends with `subtype:"error_max_budget_usd"`.
+ * - a spent subscription quota (a 429 with `anthropic-ratelimit-unified-status: rejected`, `…-reset` in
+ *   epoch seconds and `…-representative-claim`, read only when the CLI is logged in to a claude.ai
+ *   subscription) shows as a `rate_limit_event` with `status:"rejected"` and `resetsAt` before the failing
+ *   result, whose text says "You've hit your session limit · resets 6pm (UTC)"; the CLI does not retry it.
+ *   With an API key the same 429 is a plain rate limit;
+ * - `--max-budget-usd` is checked after each model call against the CLI's own price of the tokens; the run
+ *   ends with `subtype:"error_max_budget_usd"` and `errors: ["Reached maximum budget ($0.5)"]`;
+ * - the agent's messages and tool calls come as separate `assistant` lines; messages the CLI writes itself
+ *   (an API error's text) have the model `<synthetic>`. (In a JSON string every quote is escaped, so
+ *   `"type":"text"` and `"model":"<synthetic>"` in a raw line are the message's own fields.)
  */
 import {
   type AgentAdapter,
@@ -40,6 +47,9 @@ export const claudeAdapter: AgentAdapter = {
   choosesSessionId: true,
   resumable: true,
   ignoredEvents: new Set(['assistant', 'user', 'stream_event']),
+  // A text block not written by the CLI itself: the last one is a failed run's summary.
+  holdsMessage: (type, line) =>
+    type === 'assistant' && line.includes('"type":"text"') && !line.includes('"model":"<synthetic>"'),
 
   invocation(ctx: InvocationContext): Invocation {
     const { config } = ctx;
@@ -69,10 +79,13 @@ export const claudeAdapter: AgentAdapter = {
     if (sessionId) events.push({ kind: 'session', sessionId, model: type === 'system' ? str(ev.model) : undefined });
 
     if (type === 'assistant') {
-      const content = obj(ev.message)?.content;
+      const message = obj(ev.message);
+      // The CLI's own error texts are not the agent's messages (the result carries them).
+      const synthetic = message?.model === '<synthetic>';
+      const content = message?.content;
       for (const block of Array.isArray(content) ? content : []) {
         const b = obj(block);
-        if (b?.type === 'text' && typeof b.text === 'string') events.push({ kind: 'text', text: b.text });
+        if (b?.type === 'text' && typeof b.text === 'string' && !synthetic) events.push({ kind: 'text', text: b.text });
         if (b?.type === 'tool_use') {
           const detail = toolDetail(b.input);
           events.push({ kind: 'tool', name: str(b.name) ?? 'tool', status: 'started', ...(detail ? { detail } : {}) });

@@ -1,14 +1,28 @@
 /**
  * Gemini CLI (`gemini --prompt=…`), headless with `--output-format stream-json`.
  *
- * - Coding runs need `--approval-mode yolo` (headless turns every "ask" into a denial) and `--skip-trust`
- *   (an untrusted directory exits 55 and silently downgrades the approval mode).
- * - There is no system-prompt flag that appends, so the instructions go in front of the prompt.
- * - The prompt is passed as `--prompt=<text>` so that a prompt starting with "-" is not read as a flag.
- * - The terminal event is `{"type":"result","status":"success"|"error","error":{"type","message"}}`; the
- *   error class says what happened: `TerminalQuotaError` (quota; daily quotas have no reset time),
- *   `RetryableQuotaError` ("Please retry in 34.07s" / "Suggested retry after 900ms"), others fail.
- * - No cost is reported, only tokens, at the end: the cost is estimated from a price table.
+ * Facts this adapter relies on (checked against the real CLI 0.61.0, see test/activities/real-gemini.test.ts):
+ * - coding runs need `--approval-mode yolo` (headless turns every "ask" into a denial) and `--skip-trust`
+ *   (an untrusted directory exits 55 and silently downgrades the approval mode);
+ * - the session id can be chosen up front (`--session-id <uuid>`); `-r <uuid>` with a new prompt continues
+ *   the session (per project directory, under `$HOME/.gemini/tmp/<dir name>/chats/`); an unknown id exits
+ *   42 with `Invalid session identifier "…"` on stderr and nothing on stdout;
+ * - there is no system-prompt flag that appends, so the instructions go in front of the prompt, which is
+ *   passed as `--prompt=<text>` so that a prompt starting with "-" is not read as a flag;
+ * - `--model` takes a model id or an alias (`auto`, the default, asks a flash-lite router per prompt;
+ *   `pro`, `flash`, `flash-lite`); `init.model` is what was asked for (`auto`), not what answered;
+ * - the terminal event is `{"type":"result","status":"success"|"error","error":{"type","message"},"stats"}`
+ *   with the tokens of the whole run (`stats` is the only place tokens appear, so a budget cannot be
+ *   enforced while the CLI runs). For API errors `error.type` is `"unknown"`: the error class
+ *   (`RetryableQuotaError`, `TerminalQuotaError`) is only in stderr's "Error when talking to Gemini API …
+ *   <class>: <message>" report. The message reads `[API Error: <message>]`, for a 429 followed by "Please
+ *   wait and try again later"; a retryable one ends "Suggested retry after <RetryInfo.retryDelay>.", a daily
+ *   quota is "You have exhausted your daily quota on this model." (the API's "Please retry in …" only in
+ *   stderr). The exit code is the HTTP status modulo 256 (429 → 173), 53 for the session-turn limit.
+ * - the CLI retries 429s and 5xx itself (`general.maxAttempts` in settings.json, default and most 10),
+ *   waiting the larger of the server's retryDelay and its own backoff (5 s doubling to 30 s, plus jitter);
+ *   a daily quota or a retryDelay over 300 s is not retried.
+ * - No cost is reported, only tokens: the cost is estimated from a price table.
  */
 import {
   type AgentAdapter,
@@ -99,15 +113,12 @@ export const geminiAdapter: AgentAdapter = {
           });
         }
         const error = obj(ev.error);
-        const files = obj(stats?.files);
         events.push({
           kind: 'result',
           result: {
             ok: ev.status === 'success',
             subtype: str(error?.type) ?? str(ev.status),
             text: str(error?.message) ?? str(ev.response),
-            linesAdded: num(files?.totalLinesAdded),
-            linesRemoved: num(files?.totalLinesRemoved),
           },
         });
         break;
@@ -123,13 +134,16 @@ export const geminiAdapter: AgentAdapter = {
     const costUsd = estimateCostUsd(t, GEMINI_PRICES);
     if (r?.ok) return { outcome: 'success', summary: r.text ?? t.lastText, costUsd };
 
-    const text = [r?.text, tail(exit.stderrTail), tail(plainLines(exit.stdoutTail)), ...t.errors.slice(-3)]
-      .filter((s): s is string => typeof s === 'string' && s !== '')
-      .join('\n');
-    const kind = r?.subtype ?? '';
-    const delay = retryDelay(text);
+    // What the run said last: the result's message, else (no result: a crash, an early exit) the ends of
+    // stderr and of stdout's plain lines.
+    const said = [r?.text, ...t.errors.slice(-3)].filter((s): s is string => !!s).join('\n');
+    const text = said || [tail(exit.stderrTail), tail(plainLines(exit.stdoutTail))].filter((s) => s !== '').join('\n');
+    const errorClass = r?.subtype?.endsWith('Error') ? r.subtype : lastQuotaErrorClass(exit.stderrTail);
+    const limitText = r ? said : `${exit.stderrTail}\n${text}`;
+    // The final error's delay, else the last one stderr shows (a daily quota's "Please retry in …").
+    const delay = lastRetryDelay(said) ?? lastRetryDelay(exit.stderrTail);
 
-    if (kind === 'TerminalQuotaError' || (!r && TERMINAL_QUOTA.test(text))) {
+    if (errorClass === 'TerminalQuotaError' || TERMINAL_QUOTA.test(limitText)) {
       return {
         outcome: 'quota_exhausted',
         retryAt: delay === undefined ? now + DEFAULT_QUOTA_DELAY_MS : clampRetryAt(now + delay, now),
@@ -137,7 +151,7 @@ export const geminiAdapter: AgentAdapter = {
         costUsd,
       };
     }
-    if (kind === 'RetryableQuotaError' || (!r && RETRYABLE_QUOTA.test(text))) {
+    if (errorClass === 'RetryableQuotaError' || RETRYABLE_QUOTA.test(limitText) || exit.exitCode === 429 % 256) {
       return {
         outcome: 'rate_limited',
         retryAt: now + (delay ?? DEFAULT_RATE_LIMIT_DELAY_MS),
@@ -145,13 +159,14 @@ export const geminiAdapter: AgentAdapter = {
         costUsd,
       };
     }
-    if (!r) {
-      const known = EXIT_CODES[exit.exitCode ?? -1];
-      if (known) return failed(exit, `${known}${text ? `: ${tail(text)}` : ''}`, { costUsd });
-      if (exit.exitCode === 0 && !exit.signal)
-        return failed(exit, `gemini exited without a result event${text ? `: ${tail(text)}` : ''}`);
+    const known = EXIT_CODES[exit.exitCode ?? -1];
+    const kind = r?.subtype?.endsWith('Error') ? `${r.subtype}: ` : '';
+    const message = text ? tail(`${kind}${text}`) : undefined;
+    if (known) return failed(exit, message ? `${known}: ${message}` : known, { costUsd });
+    if (!r && exit.exitCode === 0 && !exit.signal) {
+      return failed(exit, `gemini exited without a result event${message ? `: ${message}` : ''}`, { costUsd });
     }
-    return failed(exit, text ? tail(`${kind ? `${kind}: ` : ''}${text}`) : undefined, { costUsd });
+    return failed(exit, message, { costUsd });
   },
 
   estimateCostUsd(t: Transcript): number | undefined {
@@ -165,11 +180,14 @@ export const geminiAdapter: AgentAdapter = {
   },
 };
 
+/** A used-up quota the CLI does not retry (its TerminalQuotaError texts and reasons). */
 const TERMINAL_QUOTA =
-  /TerminalQuotaError|exhausted your daily quota|exhausted your capacity|capacity exceeded|MODEL_CAPACITY_EXHAUSTED|QUOTA_EXHAUSTED/i;
-const RETRYABLE_QUOTA = /RetryableQuotaError|Please retry in|Suggested retry after|status 429|RESOURCE_EXHAUSTED/i;
+  /TerminalQuotaError|exhausted your daily quota|exhausted your capacity|capacity exceeded|MODEL_CAPACITY_EXHAUSTED|MODEL_CAPACITY_EXCEEDED|QUOTA_EXHAUSTED|INSUFFICIENT_G1_CREDITS_BALANCE/i;
+/** A rate limit it gave up retrying ("Please wait and try again later" follows every 429 it reports). */
+const RETRYABLE_QUOTA =
+  /RetryableQuotaError|Please wait and try again later|Suggested retry after|Please retry in|status 429|RESOURCE_EXHAUSTED/i;
 
-/** Gemini's documented exit codes, for runs that ended without a result event. */
+/** Gemini's exit codes (API errors exit with their HTTP status modulo 256). */
 const EXIT_CODES: Record<number, string> = {
   41: 'authentication failed (exit 41)',
   42: 'invalid input (exit 42)',
@@ -180,8 +198,21 @@ const EXIT_CODES: Record<number, string> = {
   55: 'the workspace is not trusted (exit 55)',
 };
 
-/** "Suggested retry after 34.07s" / "Please retry in 900ms" → milliseconds. */
-function retryDelay(text: string): number | undefined {
-  const m = /(?:Suggested retry after|Please retry in)\s+([\d.]+\s*(?:ms|s|m|h))/i.exec(text);
-  return m ? parseDuration(m[1] ?? '') : undefined;
+/** The quota error class of the turn failure stderr reported last ("Error when talking to Gemini API … RetryableQuotaError: …"). */
+function lastQuotaErrorClass(stderr: string): string | undefined {
+  let found: string | undefined;
+  for (const m of stderr.matchAll(
+    /Error when talking to Gemini API[^\n]*?\b(TerminalQuotaError|RetryableQuotaError):/g,
+  )) {
+    found = m[1];
+  }
+  return found;
+}
+
+/** The last "Suggested retry after 34.07s" / "Please retry in 12005.5s" of `text`, in milliseconds. */
+function lastRetryDelay(text: string): number | undefined {
+  let found: string | undefined;
+  for (const m of text.matchAll(/(?:Suggested retry after|Please retry in)\s+((?:[\d.]+(?:ms|h|m|s))+)/gi))
+    found = m[1];
+  return found === undefined ? undefined : parseDuration(found);
 }

@@ -8,7 +8,12 @@ import path from 'node:path';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAgentActivities, INTERRUPTED_PROMPT } from '../../activities/run-agent.js';
+import {
+  answerPrompt,
+  createAgentActivities,
+  INTERRUPTED_PROMPT,
+  lostSessionPrompt,
+} from '../../activities/run-agent.js';
 import type { AgentRunInput, AgentRunProgress } from '../../workflows/types.js';
 import {
   fakeAgentConfig,
@@ -96,6 +101,25 @@ describe('questions and resumes', () => {
       expect(calls[1]!.argv).toContain(asked.sessionId);
     },
   );
+
+  it('an answer to a session the CLI no longer has: a fresh run in the same sandbox, told the answer', async () => {
+    const { stateDir, runAgent } = setup('success');
+    const lost = '0f0f0f0f-0000-4000-8000-000000000002';
+    const input = await newRun(db.current.store, {
+      agent: 'claude',
+      repository: { url: remote, branch: branch('lost-answer') },
+      resume: { sessionId: lost, answer: 'sqlite, please' },
+    });
+    const result = await runIn(new MockActivityEnvironment(), runAgent, input);
+    expect(result.outcome).toBe('success');
+    expect(result.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(result.sessionId).not.toBe(lost);
+    const calls = readCalls(stateDir);
+    expect(calls.map((c) => c.argv.includes('--resume'))).toEqual([true, false]);
+    expect(calls[1]!.cwd).toBe(calls[0]!.cwd);
+    expect(calls[1]!.argv).toContain(result.sessionId);
+    expect(calls[1]!.argv.at(-1)).toBe(lostSessionPrompt(input.prompt, answerPrompt('sqlite, please')));
+  });
 });
 
 describe('cancellation, timeouts and kills', () => {
@@ -209,7 +233,7 @@ describe('crash-safe retries', () => {
     expect(markedProcesses(input.executionId)).toEqual([]);
   });
 
-  it('when the CLI no longer knows the interrupted session, it starts a fresh run', async () => {
+  it('when the CLI no longer knows the interrupted session, it starts a fresh run told of the lost one', async () => {
     const { stateDir, runAgent } = setup('success');
     const input = await newRun(db.current.store, {
       agent: 'claude',
@@ -222,7 +246,10 @@ describe('crash-safe retries', () => {
     expect(result.sessionId).not.toBe(lost);
     const calls = readCalls(stateDir);
     expect(calls.map((c) => c.argv.includes('--resume'))).toEqual([true, false]);
-    expect(calls[1]!.argv.at(-1)).toBe(input.prompt);
+    expect(calls[1]!.argv.at(-1)).toBe(lostSessionPrompt(input.prompt, INTERRUPTED_PROMPT));
+    expect(calls[1]!.argv.at(-1)).toMatch(
+      /^Add a feature file\n\nEarlier work on this task ran in a session that is no longer available/,
+    );
   });
 
   it('ignores heartbeat details of another execution', async () => {

@@ -207,7 +207,7 @@ describe('runAgent: limits', () => {
 
   it('claude budget: budget_exceeded as the CLI reports it (error_max_budget_usd), with the cost', async () => {
     const { result } = await run('claude', 'budget', { config: { maxBudgetUsd: 0.5 } });
-    expect(result).toMatchObject({ outcome: 'budget_exceeded', costUsd: 0.5274 });
+    expect(result).toMatchObject({ outcome: 'budget_exceeded', costUsd: 0.6 });
     expect(result.error).toContain('Reached maximum budget');
   });
 
@@ -238,7 +238,7 @@ describe('runAgent: failures', () => {
     },
   );
 
-  it('gemini max session turns (exit 53 after a non-fatal error event): failed with the reason', async () => {
+  it('gemini max session turns (exit 53, FatalTurnLimitedError): failed with the reason', async () => {
     const { result } = await run('gemini', 'max_turns');
     expect(result.outcome).toBe('failed');
     expect(result.error).toContain('maximum session turns');

@@ -3,12 +3,15 @@
  * replies (`ANTHROPIC_BASE_URL=<server.url>`).
  *
  * Each `POST /v1/messages` takes the next scripted reply: a text answer (`end_turn`), a tool call
- * (`tool_use`; the CLI runs the tool and comes back with its result), or an HTTP error (a 429 with
- * `retry-after`). Replies stream as server-sent events in the shapes the CLI needs: `message_start`,
- * per block `content_block_start` / `content_block_delta` / `content_block_stop`, `message_delta` with the
- * stop reason, `message_stop`. Every request is recorded (time, headers, body). A request after the
- * script ran out gets a 400 whose message names both counts (so the CLI's result shows it), and
- * `assertDone()` throws with the same message; so does a script that was not used up.
+ * (`tool_use`; the CLI runs the tool and comes back with its result), an HTTP error (a 429 with
+ * `retry-after`, or with the `anthropic-ratelimit-unified-*` headers of a spent subscription quota), or a
+ * reply that starts and never ends (`hold`). Replies stream as server-sent events in the shapes the CLI
+ * needs: `message_start`, per block `content_block_start` / `content_block_delta` / `content_block_stop`,
+ * `message_delta` with the stop reason and the output tokens, `message_stop`; `usage` sets the tokens
+ * the CLI prices (its `total_cost_usd` and `--max-budget-usd` come from them). Every request is recorded
+ * (time, headers, body). A request after the script ran out gets a 400 whose message names both counts
+ * (so the CLI's result shows it), and `assertDone()` throws with the same message; so does a script that
+ * was not used up.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -16,11 +19,29 @@ import type { AddressInfo } from 'node:net';
 
 export type ScriptedReply =
   /** A final answer. */
-  | { text: string }
+  | ({ text: string } & StreamOptions)
   /** A tool call, optionally after some text. */
-  | { toolUse: { name: string; input: Record<string, unknown> }; text?: string }
-  /** An HTTP error such as a 429 (`headers` may carry `retry-after`). */
+  | ({ toolUse: { name: string; input: Record<string, unknown> }; text?: string } & StreamOptions)
+  /** A reply that sends its start and then nothing more, until the server closes. */
+  | { hold: true }
+  /** An HTTP error such as a 429 (`headers` may carry `retry-after` or rate-limit headers). */
   | { status: number; headers?: Record<string, string>; error?: { type: string; message: string } };
+
+export interface StreamOptions {
+  /** Tokens of this reply (default 100 in, 20 out). */
+  usage?: { input_tokens: number; output_tokens: number };
+  /** Response headers, such as `anthropic-ratelimit-unified-*` on a successful reply. */
+  headers?: Record<string, string>;
+}
+
+/** The headers of a 429 for a subscription whose usage limit is spent, as the CLI reads them (2.1.197). */
+export function quotaExhaustedHeaders(resetsAt: Date, window = 'five_hour'): Record<string, string> {
+  return {
+    'anthropic-ratelimit-unified-status': 'rejected',
+    'anthropic-ratelimit-unified-reset': String(Math.floor(resetsAt.getTime() / 1000)),
+    'anthropic-ratelimit-unified-representative-claim': window,
+  };
+}
 
 export interface MessagesRequest {
   model: string;
@@ -103,6 +124,11 @@ export class MessagesApiServer {
       return;
     }
     this.served += 1;
+    if ('hold' in reply) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(`event: ping\ndata: {"type":"ping"}\n\n`);
+      return;
+    }
     if ('status' in reply) {
       const error = reply.error ?? {
         type: 'rate_limit_error',
@@ -123,9 +149,10 @@ function streamMessage(
   res: http.ServerResponse,
   model: string,
   n: number,
-  reply: Exclude<ScriptedReply, { status: number }>,
+  reply: Exclude<ScriptedReply, { status: number } | { hold: true }>,
 ): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const usage = reply.usage ?? { input_tokens: 100, output_tokens: 20 };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...reply.headers });
   const send = (type: string, data: Record<string, unknown>): void => {
     res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
   };
@@ -138,7 +165,7 @@ function streamMessage(
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: { input_tokens: 100, output_tokens: 1 },
+      usage: { input_tokens: usage.input_tokens, output_tokens: 1 },
     },
   });
   let index = 0;
@@ -162,7 +189,7 @@ function streamMessage(
   }
   send('message_delta', {
     delta: { stop_reason: 'toolUse' in reply ? 'tool_use' : 'end_turn', stop_sequence: null },
-    usage: { output_tokens: 20 },
+    usage: { output_tokens: usage.output_tokens },
   });
   send('message_stop', {});
   res.end();

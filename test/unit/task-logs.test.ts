@@ -32,7 +32,7 @@ describe('task logs: rendering agent streams through their adapters', () => {
 
   it('gemini: streamed pieces are joined into one message', () => {
     expect(render('gemini', recorded('gemini', 'success'))).toEqual([
-      'session: b3c5d7e9-1f2a-4b4c-8d6e-7f8091a2b3c4 (gemini-2.5-pro)',
+      'session: b3c5d7e9-1f2a-4b4c-8d6e-7f8091a2b3c4 (auto)',
       "assistant: I'll add the feature file.",
       'tool write_file: feature.txt',
       'assistant: Added feature.txt with three lines.',

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { type InvocationContext } from '../../../activities/agents/adapter.js';
+import { describe, expect, it, vi } from 'vitest';
+import { type InvocationContext, readLine, settleTranscript } from '../../../activities/agents/adapter.js';
 import { claudeAdapter, quotaReset } from '../../../activities/agents/claude.js';
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../activities/agents/limits.js';
 import { exitInfo, NOW, transcriptOf } from './transcripts.js';
 
-const classify = (name: string, exitCode: number, stderr = '') => {
+const classify = (name: string, exitCode: number | undefined, stderr = '') => {
   const { t, stdoutTail } = transcriptOf(claudeAdapter, name);
   return { t, verdict: claudeAdapter.classify(t, exitInfo(exitCode, stderr, stdoutTail), NOW) };
 };
@@ -36,29 +36,63 @@ describe('claude adapter: reading recorded stream-json (CLI 2.1.197)', () => {
 
   it('a rejected rate_limit_event: quota_exhausted until resetsAt (epoch seconds), clamped to the future', () => {
     const { t, verdict } = classify('usage_limit', 1);
-    expect(t.rateLimit).toMatchObject({ status: 'rejected', window: 'five_hour', resetsAt: 1795017600_000 });
-    // The recorded reset is in the past of NOW: at least a minute from now.
-    expect(verdict).toMatchObject({ outcome: 'quota_exhausted', retryAt: NOW + 60_000 });
-    t.rateLimit = { status: 'rejected', resetsAt: NOW + 2 * 3_600_000 };
-    expect(claudeAdapter.classify(t, exitInfo(1), NOW).retryAt).toBe(NOW + 2 * 3_600_000);
+    // Recorded with a reset at 2026-12-04 18:00 UTC.
+    const resetsAt = Date.UTC(2026, 11, 4, 18, 0);
+    expect(t.rateLimit).toMatchObject({ status: 'rejected', window: 'five_hour', resetsAt });
+    expect(verdict).toMatchObject({ outcome: 'quota_exhausted', retryAt: resetsAt });
+    expect(verdict.error).toBe("You've hit your session limit · resets 6pm (UTC)");
+    // A reset in the past: at least a minute from now.
+    t.rateLimit = { status: 'rejected', resetsAt: NOW - 3_600_000 };
+    expect(claudeAdapter.classify(t, exitInfo(1), NOW).retryAt).toBe(NOW + 60_000);
   });
 
   it('a quota text without the event: the reset time from the text', () => {
     const { t } = classify('usage_limit', 1);
     t.rateLimit = undefined;
-    // "You've hit your session limit · resets 4pm (UTC)": 16:00 UTC today
+    // "You've hit your session limit · resets 6pm (UTC)": 18:00 UTC today
     expect(claudeAdapter.classify(t, exitInfo(1), NOW)).toMatchObject({
       outcome: 'quota_exhausted',
-      retryAt: Date.UTC(2026, 10, 28, 16, 0),
+      retryAt: Date.UTC(2026, 10, 28, 18, 0),
     });
   });
 
-  it('budget: error_max_budget_usd with its cost and message', () => {
-    expect(classify('budget', 1).verdict).toEqual({
+  it("the CLI's own error texts (model <synthetic>) are not the agent's messages", () => {
+    const { t } = classify('usage_limit', 1);
+    expect(t.lastMessage).toBe('');
+    expect(t.lastText).toBe('');
+  });
+
+  it('budget: error_max_budget_usd with its cost and message; the last message before it is kept', () => {
+    const { t, verdict } = classify('budget', 1);
+    expect(verdict).toEqual({
       outcome: 'budget_exceeded',
       error: 'Reached maximum budget ($0.5)',
-      costUsd: 0.5274,
+      costUsd: 0.6,
     });
+    expect(t.lastMessage).toBe('Refactoring the parser module.');
+  });
+
+  it('assistant lines are not decoded while the agent runs: the last message of the agent is, once, at the end', () => {
+    const { t } = classify('hang', 143);
+    expect(t.lastMessage).toBe('Starting the dev server to check the page.');
+    expect(t.lastEventType).toBe('assistant');
+    const line = (message: object) => Buffer.from(JSON.stringify({ type: 'assistant', message, session_id: 's' }));
+    const text = (s: string) => line({ model: 'claude-opus-4-8', content: [{ type: 'text', text: s }] });
+    // A Write of a file that holds `"type":"text"`: inside a JSON string its quotes are escaped.
+    const toolCall = line({ content: [{ type: 'tool_use', name: 'Write', input: { content: '{"type":"text"}' } }] });
+    const synthetic = line({ model: '<synthetic>', content: [{ type: 'text', text: 'API Error: 500' }] });
+    const parse = vi.spyOn(claudeAdapter, 'parseLine');
+    try {
+      for (const l of [text('First.'), text('Done.'), toolCall, synthetic]) readLine(claudeAdapter, t, l);
+      expect(parse).not.toHaveBeenCalled();
+      expect(t.lastMessage).toBe('Starting the dev server to check the page.');
+      settleTranscript(claudeAdapter, t);
+      expect(parse).toHaveBeenCalledTimes(1);
+      expect(t.lastMessage).toBe('Done.');
+      expect(t.pendingMessage).toBeUndefined();
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('the question run itself is a success (the runner sees the question file)', () => {
@@ -69,10 +103,11 @@ describe('claude adapter: reading recorded stream-json (CLI 2.1.197)', () => {
   });
 
   it('a crash: failed with stderr; garbage with exit 0: failed, never success', () => {
-    expect(classify('crash', 1, 'TypeError: boom\n    at x').verdict).toMatchObject({
-      outcome: 'failed',
-      error: 'TypeError: boom\n    at x',
-    });
+    const crash = classify('crash', 1, 'TypeError: boom\n    at x');
+    expect(crash.verdict).toMatchObject({ outcome: 'failed', error: 'TypeError: boom\n    at x' });
+    // Recorded from a CLI killed while it waited for the model, after a tool call: its last message stays.
+    expect(crash.t.lastMessage).toBe('Looking at the failing test.');
+    expect(classify('crash', undefined).verdict).toMatchObject({ outcome: 'failed' });
     const garbage = classify('garbage', 0).verdict;
     expect(garbage.outcome).toBe('failed');
     expect(garbage.error).toMatch(/^claude exited without a result event: ⚠ claude.ai connectors are disabled/);

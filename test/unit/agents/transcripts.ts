@@ -5,6 +5,7 @@ import {
   type AgentAdapter,
   readLine,
   emptyTranscript,
+  settleTranscript,
   type ExitInfo,
   type Transcript,
 } from '../../../activities/agents/adapter.js';
@@ -18,7 +19,7 @@ export function transcriptOf(adapter: AgentAdapter, name: string): { t: Transcri
   const text = fixture(adapter.type, name);
   const t = emptyTranscript();
   for (const line of text.split('\n')) if (line.startsWith('{')) readLine(adapter, t, Buffer.from(line));
-  return { t, stdoutTail: text };
+  return { t: settleTranscript(adapter, t), stdoutTail: text };
 }
 
 export function exitInfo(exitCode: number | undefined, stderrTail = '', stdoutTail = '', signal?: string): ExitInfo {
