@@ -8,7 +8,7 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { agentPoolInput, ensureAgentPool } from '../client/agent-pool.js';
+import { agentPoolInput, ensureAgentPool } from '../infra/agent-pool.js';
 import type { Config } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import type { AgentEvent, WorkflowRef } from '../workflows/types.js';

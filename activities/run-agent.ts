@@ -49,9 +49,9 @@ import {
   readLine,
   settleTranscript,
   type Transcript,
-} from './agents/adapter.js';
-import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from './agents/limits.js';
-import { adapterFor } from './agents/registry.js';
+} from '../agents/adapter.js';
+import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../agents/limits.js';
+import { adapterFor } from '../agents/registry.js';
 import { changeStats, findShortstat, hasCommitIdentity, headSha } from './git.js';
 import { AgentProcess, killMarkedProcesses, redact, SpawnError } from './process.js';
 import { executionPaths, prepareSandbox, SandboxInputError, type Sandbox } from './sandbox.js';

@@ -3,7 +3,7 @@
  * Reads the task from Postgres and the agents from the pool (by query, with the worker's own client).
  */
 import { Context } from '@temporalio/activity';
-import { getAgentStatuses } from '../client/agent-pool.js';
+import { getAgentStatuses } from '../infra/agent-pool.js';
 import type { Store } from '../store/index.js';
 import type { AgentStatus } from '../workflows/types.js';
 

@@ -26,7 +26,7 @@ import {
   type TaskFilter,
   type TaskState,
 } from '../workflows/types.js';
-import * as pool from './agent-pool.js';
+import * as pool from '../infra/agent-pool.js';
 import * as logs from './logs.js';
 import type { TaskLogEntry, TaskLogOptions } from './logs.js';
 import * as tasks from './tasks.js';
@@ -60,7 +60,7 @@ export type {
 } from '../workflows/types.js';
 export type { TaskDetails, WaitOptions } from './tasks.js';
 export type { TaskLogEntry, TaskLogKind, TaskLogOptions } from './logs.js';
-export type { AgentEvent } from '../activities/agents/adapter.js';
+export type { AgentEvent } from '../agents/adapter.js';
 export { taskSettings } from './tasks.js';
 
 export interface StoryFilter {

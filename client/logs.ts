@@ -13,8 +13,8 @@
  */
 import { open } from 'node:fs/promises';
 import { setTimeout } from 'node:timers/promises';
-import type { AgentAdapter, AgentEvent } from '../activities/agents/adapter.js';
-import { adapters } from '../activities/agents/registry.js';
+import type { AgentAdapter, AgentEvent } from '../agents/adapter.js';
+import { adapters } from '../agents/registry.js';
 import { SETTLED_TASK_STATES, TERMINAL_FAILURE_STATES } from '../workflows/states.js';
 import { AGENT_TYPES, type AgentType, type Execution, type Task, type TaskState } from '../workflows/types.js';
 import { NotFoundError } from './errors.js';

@@ -11,7 +11,7 @@ import type { Logger, NativeConnection } from '@temporalio/worker';
 import type { Config, WorkerRole } from '../infra/config.js';
 import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
 import { connectClient, connectWorkerConnection } from '../infra/temporal.js';
-import { agentPoolInput, ensureAgentPool } from '../client/agent-pool.js';
+import { agentPoolInput, ensureAgentPool } from '../infra/agent-pool.js';
 import { Store } from '../store/index.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { killOrphanedRuns } from '../activities/process.js';

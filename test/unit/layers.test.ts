@@ -54,7 +54,7 @@ describe('layer rules', { timeout: 60_000 }, () => {
     ).toContain('client/ may not import worker/');
     expect(
       (
-        await forbiddenImports('activities/agents/probe.ts', "import { x } from '../../client/index.js';\nvoid x;\n")
+        await forbiddenImports('agents/probe.ts', "import { x } from '../../client/index.js';\nvoid x;\n")
       ).join(),
     ).toContain('activities/ may not import client/');
   });

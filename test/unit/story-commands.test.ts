@@ -4,7 +4,7 @@
  * failed validation run is neutral for the agent pool.
  */
 import { describe, expect, it } from 'vitest';
-import { commandAdapter, parseCommand } from '../../activities/agents/command.js';
+import { commandAdapter, parseCommand } from '../../agents/command.js';
 import { shellCommandLine } from '../../activities/repository.js';
 import { validationCommandCannotStart } from '../../workflows/story.js';
 import { poolReportFor } from '../../workflows/task-state.js';

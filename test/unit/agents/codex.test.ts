@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { InvocationContext } from '../../../activities/agents/adapter.js';
-import { codexAdapter, usageLimitReset } from '../../../activities/agents/codex.js';
-import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../activities/agents/limits.js';
+import type { InvocationContext } from '../../../agents/adapter.js';
+import { codexAdapter, usageLimitReset } from '../../../agents/codex.js';
+import { DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../agents/limits.js';
 import { exitInfo, NOW, transcriptOf } from './transcripts.js';
 
 const base: InvocationContext = {

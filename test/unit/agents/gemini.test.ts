@@ -3,9 +3,9 @@
  * test/activities/real-gemini.test.ts) and on the stderr texts the real CLI prints next to it.
  */
 import { describe, expect, it } from 'vitest';
-import type { InvocationContext } from '../../../activities/agents/adapter.js';
-import { geminiAdapter } from '../../../activities/agents/gemini.js';
-import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../activities/agents/limits.js';
+import type { InvocationContext } from '../../../agents/adapter.js';
+import { geminiAdapter } from '../../../agents/gemini.js';
+import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../agents/limits.js';
 import { exitInfo, NOW, transcriptOf } from './transcripts.js';
 
 const base: InvocationContext = {

@@ -8,7 +8,7 @@
  * naming what was wrong.
  */
 import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import type { Config } from '../infra/config.js';
+import type { Config } from './config.js';
 import type { agentPoolWorkflow } from '../workflows/agent-pool.js';
 import {
   acknowledgeAgentUpdate,

@@ -2,7 +2,7 @@
  * The adapters by agent type. An unknown type is a configuration error, not a crash: the runner turns it
  * into a non-retryable failure naming the types there are.
  */
-import { AGENT_TYPES, type AgentType } from '../../workflows/types.js';
+import { AGENT_TYPES, type AgentType } from '../workflows/types.js';
 import { type AgentAdapter, AgentConfigError } from './adapter.js';
 import { claudeAdapter } from './claude.js';
 import { codexAdapter } from './codex.js';

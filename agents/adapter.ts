@@ -10,7 +10,7 @@
  * terminal result, a rejected rate limit), then known texts in the final message and stderr, then the
  * exit code. What the orchestrator knows itself (cancel, timeout, a budget kill) never reaches `classify`.
  */
-import type { AgentConfig, AgentOutcome, AgentType } from '../../workflows/types.js';
+import type { AgentConfig, AgentOutcome, AgentType } from '../workflows/types.js';
 
 /** One fact read from a CLI's event stream. */
 export type AgentEvent =
