@@ -14,7 +14,6 @@ import type {
   SlotRequest,
   StoryStatusView,
   TaskSettledNotice,
-  TaskState,
   TaskStatus,
 } from './types.js';
 
@@ -120,10 +119,6 @@ export interface AwaitedChange {
   changed: boolean;
 }
 
-/** A task's state as a waiter compares it: BLOCKED on a question differs from BLOCKED on subtasks. */
-export function taskStateKey(state: TaskState, hasQuestion: boolean): string {
-  return hasQuestion ? `${state}?` : state;
-}
 
 /** The update's input, checked in the workflows' validators. */
 export function checkAwaitChange(input: AwaitChange): void {
