@@ -6,6 +6,7 @@
  * orchestration worker: short, and on the hot path of every task.
  */
 import type { Store } from '../store/index.js';
+import { shellCommandLine } from './repository.js';
 import type {
   AgentConfig,
   Execution,
@@ -83,13 +84,15 @@ export function createRecordActivities({ store }: { store: Store }) {
     },
 
     /**
-     * The story's validation run, or a fix task carrying a validation failure. Ids are derived from the
-     * story and the attempt, so a retried call finds the task it made.
+     * The story's validation run, or a fix task carrying a validation failure: `<story>-validate-<n>` or
+     * `<story>-fix-<n>`, numbered by the story workflow over the story's whole life (a restart numbers on),
+     * so a retried call finds the task it made and a restart never meets an old one. A different task
+     * under that id is a `ConflictError`. A validation command runs as `sh -c <line>`.
      */
     async createStoryTask(input: {
       storyId: string;
       kind: 'validation' | 'fix';
-      attempt: number;
+      number: number;
       failure?: string;
     }): Promise<Pick<Task, 'id' | 'name' | 'state'>> {
       const story = await store.getStory(input.storyId);
@@ -98,18 +101,18 @@ export function createRecordActivities({ store }: { store: Store }) {
       const spec =
         input.kind === 'validation'
           ? {
-              id: `${story.id}-validate-${input.attempt}`,
-              name: `Validate ${story.name} (run ${input.attempt})`,
+              id: `${story.id}-validate-${input.number}`,
+              name: `Validate ${story.name} (run ${input.number})`,
               instructions:
                 validation.instructions ??
                 `Validate the story by running: ${validation.command ?? 'the project checks'}`,
               agent: validation.command
-                ? { type: 'command' as const, command: validation.command }
+                ? { type: 'command' as const, command: shellCommandLine(validation.command) }
                 : { type: validation.agent ?? ('claude' as const) },
             }
           : {
-              id: `${story.id}-fix-${input.attempt}`,
-              name: `Fix validation of ${story.name} (attempt ${input.attempt})`,
+              id: `${story.id}-fix-${input.number}`,
+              name: `Fix validation of ${story.name} (fix ${input.number})`,
               instructions: [
                 "The story's validation failed after its branch was merged:",
                 '',

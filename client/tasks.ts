@@ -461,6 +461,7 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
   if (story.status === 'REVIEW_READY') {
     throw new ConflictError(`Story ${storyId} is REVIEW_READY already.`, 'Create a new story for further work.');
   }
+  if (story.status === 'NEEDS_FIX' || story.status === 'FAILED') await storyRunClosed(ctx, storyId);
   const handle = await ctx.temporal.workflow.start<typeof storyWorkflow>('storyWorkflow', {
     taskQueue: ctx.config.taskQueue,
     workflowId: storyWorkflowId(storyId),
@@ -482,6 +483,30 @@ export async function startStory(ctx: SdkContext, storyId: string): Promise<Stor
   if (!handle.firstExecutionRunId) return story;
   return handedOver(ctx, storyWorkflowId(storyId), awaitStoryChangeUpdate, story.status, () =>
     ctx.store.getStory(storyId),
+  );
+}
+
+/**
+ * The run that recorded NEEDS_FIX or FAILED closes right after: wait for it (briefly), so that a start
+ * just then is a new run and not a no-op on the closing one.
+ */
+async function storyRunClosed(ctx: SdkContext, storyId: string): Promise<void> {
+  const handle = ctx.temporal.workflow.getHandle(storyWorkflowId(storyId));
+  try {
+    if ((await handle.describe()).status.name !== 'RUNNING') return;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return;
+    throw err;
+  }
+  // Its result (a long poll on the server) arrives when it closes, however it ends.
+  const closed = handle.result().then(
+    () => true,
+    () => true,
+  );
+  if (await Promise.race([closed, sleep(30_000).then(() => false)])) return;
+  throw new ConflictError(
+    `Story ${storyId} is recorded as stopped, but its workflow still runs.`,
+    `Look at it in the Web UI (${ctx.config.uiUrl}), or cancel it with \`claudomator story cancel ${storyId}\`, then start it again.`,
   );
 }
 

@@ -5,6 +5,7 @@
  * host queue (resumes go there: the sandbox and the agent's session files live on this host) with
  * the agent-run activities; `all` is both, in one process (the local default).
  */
+import type { VersioningBehavior, WorkerDeploymentVersion } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { createAgentHostActivities, createOrchestrationActivities } from '../activities/index.js';
 import type { Config, WorkerRole } from '../infra/config.js';
@@ -48,6 +49,36 @@ export function runsAgents(role: WorkerRole): boolean {
   return role !== 'orchestration';
 }
 
+/**
+ * The versioning behaviour of workflows that declare none: `taskWorkflow`, `storyWorkflow` and
+ * `healthCheckWorkflow` finish on the build they started on; the agent pool is started
+ * AUTO_UPGRADE instead (docs/decisions/worker-versioning.md).
+ */
+export const DEFAULT_VERSIONING_BEHAVIOR: VersioningBehavior = 'PINNED';
+
+/** This build's Worker Deployment Version; undefined when versioning is off (no CLAUDOMATOR_BUILD_ID). */
+export function deploymentVersion(
+  config: Pick<Config, 'deploymentName' | 'buildId'>,
+): WorkerDeploymentVersion | undefined {
+  return config.buildId ? { deploymentName: config.deploymentName, buildId: config.buildId } : undefined;
+}
+
+/**
+ * What an orchestration worker polls and runs, wherever it runs: a long-lived process
+ * (`createWorkers`) or one AWS Lambda invocation (worker/lambda.ts).
+ */
+export function orchestrationWork(deps: {
+  config: Readonly<Config>;
+  store: Store;
+  workflowBundle: WorkflowBundleOption;
+}): Required<Pick<WorkerOptions, 'taskQueue' | 'workflowBundle' | 'activities'>> {
+  return {
+    taskQueue: deps.config.taskQueue,
+    workflowBundle: deps.workflowBundle,
+    activities: createOrchestrationActivities({ store: deps.store, config: deps.config }),
+  };
+}
+
 export interface WorkerDeps {
   role: WorkerRole;
   config: Readonly<Config>;
@@ -75,13 +106,13 @@ export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> 
   };
   // Only orchestration workers are versioned: agent hosts keep their sandboxes and sessions on their
   // own volumes, so they roll in place, unversioned (docs/decisions/worker-versioning.md).
-  const versioning: Pick<WorkerOptions, 'workerDeploymentOptions'> = config.buildId
+  const version = deploymentVersion(config);
+  const versioning: Pick<WorkerOptions, 'workerDeploymentOptions'> = version
     ? {
         workerDeploymentOptions: {
-          version: { deploymentName: config.deploymentName, buildId: config.buildId },
+          version,
           useWorkerVersioning: true,
-          // Per-workflow choices (setWorkflowOptions next to each workflow) override this default.
-          defaultVersioningBehavior: 'PINNED',
+          defaultVersioningBehavior: DEFAULT_VERSIONING_BEHAVIOR,
         },
       }
     : {};
@@ -93,12 +124,10 @@ export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> 
       options = {
         ...common,
         ...versioning,
-        taskQueue: planned.taskQueue,
-        workflowBundle: deps.workflowBundle,
+        ...orchestrationWork({ config, store: deps.store, workflowBundle: deps.workflowBundle }),
         // Tasks blocked on a question or a dependency can wait for days: past this many, the least recently
         // used leave memory and replay their (short) history when a signal wakes them.
         maxCachedWorkflows: config.maxCachedWorkflows,
-        activities: createOrchestrationActivities(activityDeps),
       };
     } else {
       options = {

@@ -119,7 +119,6 @@ export interface AwaitedChange {
   changed: boolean;
 }
 
-
 /** The update's input, checked in the workflows' validators. */
 export function checkAwaitChange(input: AwaitChange): void {
   if (typeof input?.from !== 'string') throw new Error('from: the state you saw, as a string');

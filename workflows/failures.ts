@@ -28,5 +28,7 @@ export const FailureType = {
   MergeConflict: 'MergeConflict',
   /** A deploy or validation command exited non-zero. */
   CommandFailed: 'CommandFailed',
+  /** A deploy or validation command cannot start (no such executable, not executable): fix the project's command. */
+  CommandConfig: 'CommandConfig',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

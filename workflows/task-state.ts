@@ -22,6 +22,7 @@ import type {
   RunReport,
   Task,
   TaskContext,
+  TaskKind,
   TaskSettledNotice,
   TaskState,
   TaskStatus,
@@ -50,14 +51,20 @@ export function executionStatusFor(outcome: AgentOutcome): ExecutionStatus {
 /**
  * What the pool is told when the slot goes back. Only a real agent failure counts towards draining;
  * a rate limit pauses the agent (it is not a failure — the seed counted it, which was a flaw); a
- * question, the task's own budget or timeout say nothing about the agent's health.
+ * question, the task's own budget or timeout say nothing about the agent's health, and neither does a
+ * failed validation run (it says the story's code is wrong).
  */
-export function poolReportFor(result: Pick<AgentRunResult, 'outcome' | 'error' | 'retryAt'>, now: number): RunReport {
+export function poolReportFor(
+  result: Pick<AgentRunResult, 'outcome' | 'error' | 'retryAt'>,
+  now: number,
+  kind: TaskKind = 'task',
+): RunReport {
   const until = result.retryAt ?? new Date(now + 60_000).toISOString();
   switch (result.outcome) {
     case 'success':
       return { kind: 'success' };
     case 'failed':
+      if (kind === 'validation') return { kind: 'neutral' };
       return { kind: 'failed', error: result.error ?? 'the agent failed' };
     case 'rate_limited':
       return { kind: 'rate_limited', until };
@@ -327,8 +334,7 @@ export class TaskEntity {
   handleRunResult(result: AgentRunResult, execution: Execution, now: number): RunVerdict {
     const { outcome } = result;
     const executionStatus = executionStatusFor(outcome);
-    const report = poolReportFor(result, now);
-    const pool: RunReport = report.kind === 'failed' && this.task.kind === 'validation' ? { kind: 'neutral' } : report;
+    const pool = poolReportFor(result, now, this.task.kind);
     this.pendingResume = undefined;
     this.status.sessionId = result.sessionId ?? this.status.sessionId;
     if (result.summary) this.summary = result.summary;
