@@ -1,17 +1,24 @@
 /**
- * Codex CLI (`codex exec --json`).
+ * Codex CLI (`codex exec --json`), as codex-cli 0.171.0 behaves (test/activities/real-codex.test.ts).
  *
- * - The session is the thread: `thread.started.thread_id`, resumed with `codex exec resume <id> <prompt>`,
- *   which remembers no flags and takes no `--sandbox`/`--add-dir`: those go in as `-c` overrides.
- * - `--sandbox workspace-write` confines writes to the checkout, so the question file's directory is added
- *   as a writable root. Approvals are never asked in exec mode.
+ * - The session is the thread: `thread.started.thread_id`. A resume is `codex exec <flags> resume -- <id>
+ *   <prompt>`: it remembers no flags, and `resume` itself takes no `--sandbox`/`--add-dir`, so every flag goes
+ *   in front of the subcommand, the same for a new run and a resume.
+ * - `--sandbox workspace-write`: commands run under Codex's own sandbox (bubblewrap and seccomp, which work in
+ *   the test container). Writable are the checkout, the question file's directory (`--add-dir`), /tmp and
+ *   $TMPDIR; the checkout's `.git` stays read-only, so the agent cannot commit (claudomator commits what it
+ *   leaves). Approvals are never asked in exec mode.
  * - No system-prompt flag: the instructions go in front of the prompt.
- * - `error` events are often not fatal ("Reconnecting... 2/5"); a turn ends `turn.completed` or
- *   `turn.failed`. Every failure exits 1, so the events decide. Usage limits read "You've hit your usage
- *   limit. Try again at 3:28 PM." (or "in 3 days 6 hours", or a date); rate limits "exceeded retry limit,
- *   last status: 429 Too Many Requests".
+ * - One `codex exec` is one turn: `turn.completed` (with the usage, the thread's total so far, resumed runs
+ *   included) or `turn.failed`, and exit 1 for any failure. `error` events before the end are retries
+ *   ("Reconnecting... 1/5 (…)") or warnings (an `error` item).
+ * - Limits: a 429 whose body says `usage_limit_reached` ends the turn at once with "You’ve hit your usage
+ *   limit. … try again at 7:23 PM." (the reset in the local zone; a date when not today, "later" without
+ *   one); `insufficient_quota` reads "Quota exceeded. Check your plan and billing details."; any other
+ *   429 is retried (`stream_max_retries`) only when it carries `retry-after`, after waiting that long, and
+ *   ends "exceeded retry limit, last status: 429 Too Many Requests" without the delay; a rate limit
+ *   reported in the stream ends "rate limit exceeded: … Please try again in 1.5s.".
  * - A resume of an unknown id prints "no rollout found for thread id <id>" on stderr and exits 1.
- * - Tokens come per turn (`turn.completed.usage`), so a budget can be enforced between turns.
  */
 import {
   type AgentAdapter,
@@ -47,41 +54,22 @@ export const codexAdapter: AgentAdapter = {
   ignoredEvents: new Set(['item.started', 'item.updated']),
 
   invocation(ctx: InvocationContext): Invocation {
-    const model = ctx.config.model ? ['--model', ctx.config.model] : [];
+    const flags = [
+      'exec',
+      '--json',
+      '--sandbox',
+      'workspace-write',
+      '--skip-git-repo-check',
+      ...(ctx.config.model ? ['--model', ctx.config.model] : []),
+      ...ctx.writableDirs.flatMap((d) => ['--add-dir', d]),
+    ];
     if (ctx.resume) {
-      return {
-        file: ctx.bin,
-        args: [
-          'exec',
-          'resume',
-          '--json',
-          '--skip-git-repo-check',
-          ...model,
-          '-c',
-          'sandbox_mode="workspace-write"',
-          '-c',
-          `sandbox_workspace_write.writable_roots=${JSON.stringify(ctx.writableDirs)}`,
-          '--',
-          ctx.resume.sessionId,
-          ctx.resume.message,
-        ],
-        env: {},
-      };
+      return { file: ctx.bin, args: [...flags, 'resume', '--', ctx.resume.sessionId, ctx.resume.message], env: {} };
     }
     const prompt = ctx.run?.prompt ?? '';
     return {
       file: ctx.bin,
-      args: [
-        'exec',
-        '--json',
-        '--sandbox',
-        'workspace-write',
-        '--skip-git-repo-check',
-        ...model,
-        ...ctx.writableDirs.flatMap((d) => ['--add-dir', d]),
-        '--',
-        ctx.systemPrompt ? `${ctx.systemPrompt}\n\n---\n\n${prompt}` : prompt,
-      ],
+      args: [...flags, '--', ctx.systemPrompt ? `${ctx.systemPrompt}\n\n---\n\n${prompt}` : prompt],
       env: {},
     };
   },
@@ -99,7 +87,7 @@ export const codexAdapter: AgentAdapter = {
       const itemType = str(item?.type);
       if (itemType === 'agent_message' && type === 'item.completed') {
         events.push({ kind: 'text', text: str(item?.text) ?? '' });
-      } else if (itemType === 'file_change' && type === 'item.completed') {
+      } else if (itemType === 'file_change' && type === 'item.completed' && str(item?.status) === 'completed') {
         const changes = Array.isArray(item?.changes) ? item.changes : [];
         events.push({ kind: 'files', paths: changes.map((c) => str(obj(c)?.path)).filter((p): p is string => !!p) });
       } else if (itemType === 'command_execution' || itemType === 'mcp_tool_call' || itemType === 'web_search') {
@@ -136,17 +124,30 @@ export const codexAdapter: AgentAdapter = {
     const costUsd = estimateCostUsd(t, CODEX_PRICES);
     if (r?.ok) return { outcome: 'success', summary: t.lastText, costUsd };
 
-    const text = [r?.text, ...t.errors.slice(-3), tail(exit.stderrTail), tail(plainLines(exit.stdoutTail))]
+    const stderr = withoutNoise(exit.stderrTail);
+    // What ended the run decides: the failed turn's message, else the last error (earlier ones may be
+    // retries of something else).
+    const reason = [r?.text ?? t.errors.at(-1), stderr].filter((s) => !!s).join('\n');
+    const text = [r?.text, ...t.errors.slice(-3), tail(stderr), tail(plainLines(exit.stdoutTail))]
       .filter((s): s is string => typeof s === 'string' && s !== '')
       .join('\n');
-    if (USAGE_LIMIT.test(text)) {
-      const at = usageLimitReset(text, now);
+    if (USAGE_LIMIT.test(reason)) {
+      const at = usageLimitReset(reason, now);
       return { outcome: 'quota_exhausted', retryAt: at ?? now + DEFAULT_QUOTA_DELAY_MS, error: tail(text), costUsd };
     }
-    if (RATE_LIMIT.test(text)) {
-      return { outcome: 'rate_limited', retryAt: now + DEFAULT_RATE_LIMIT_DELAY_MS, error: tail(text), costUsd };
+    if (RATE_LIMIT.test(reason)) {
+      const delay = rateLimitDelay(reason);
+      return {
+        outcome: 'rate_limited',
+        retryAt: now + (delay ?? DEFAULT_RATE_LIMIT_DELAY_MS),
+        error: tail(text),
+        costUsd,
+      };
     }
-    if (!r && exit.exitCode === 0 && !exit.signal) {
+    if (!r && exit.signal) {
+      return failed(exit, `codex was killed by ${exit.signal}${text ? `: ${tail(text)}` : ''}`, { costUsd });
+    }
+    if (!r && exit.exitCode === 0) {
       return failed(exit, `codex exited without finishing a turn${text ? `: ${tail(text)}` : ''}`);
     }
     return failed(exit, text ? tail(text) : undefined, { costUsd });
@@ -163,15 +164,41 @@ export const codexAdapter: AgentAdapter = {
   },
 };
 
-const USAGE_LIMIT = /you[’']ve hit your usage limit|usage limit reached/i;
-const RATE_LIMIT = /exceeded retry limit, last status: 429|429 Too Many Requests|rate limit/i;
+/** A plan's usage limit (with or without a reset time), or an API key's exhausted quota. */
+const USAGE_LIMIT = /you[’']ve hit your usage limit|usage limit reached|Quota exceeded\. Check your plan and billing/i;
+const RATE_LIMIT = /exceeded retry limit, last status: 429|429 Too Many Requests|rate limit exceeded/i;
 
-/** The reset time in a Codex usage-limit text; undefined when it names none ("try again later"). */
+/** Lines Codex prints on stderr on every run; they say nothing about how it ended. */
+const STDERR_NOISE = [
+  /^Reading additional input from stdin\.\.\.$/,
+  /^WARNING: proceeding, even though we could not create PATH aliases/,
+];
+
+function withoutNoise(stderr: string): string {
+  return stderr
+    .split('\n')
+    .filter((l) => !STDERR_NOISE.some((re) => re.test(l.trim())))
+    .join('\n')
+    .trim();
+}
+
+/** The wait in a rate-limit text ("Please try again in 1.5s", as the API words it); undefined when none. */
+export function rateLimitDelay(text: string): number | undefined {
+  const m = /try again in\s*(\d+(?:\.\d+)?\s*(?:ms|s|seconds?))\b/i.exec(text);
+  const delay = m ? parseDuration(m[1] ?? '') : undefined;
+  return delay !== undefined && delay > 0 ? delay : undefined;
+}
+
+/**
+ * The reset time in a Codex usage-limit text; undefined when it names none ("try again later"). 0.171 prints
+ * "at <time>" or "at <date> <time>"; "in 3 days 6 hours" and "Try again Aug 18." are older releases' wording.
+ */
 export function usageLimitReset(text: string, now: number, zone?: string): number | undefined {
   const at = /try again at ((?:[A-Z][a-z]{2,8} \d{1,2}(?:st|nd|rd|th)?, \d{4},? )?\d{1,2}:\d{2}\s?[AP]M)/i.exec(text);
   if (at) {
     const when = parseWallClock(at[1] ?? '', now, zone);
-    if (when !== undefined) return when < now ? undefined : clampRetryAt(when, now);
+    // The text has minutes only: a reset within the last minute is this one, not a stale date.
+    if (when !== undefined) return when < now - 60_000 ? undefined : clampRetryAt(when, now);
   }
   const inText = /try again in ((?:\d+ days?\s*)?(?:\d+ hours?\s*)?(?:\d+ minutes?)?)/i.exec(text);
   const delay = inText ? parseDuration(inText[1] ?? '') : undefined;

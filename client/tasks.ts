@@ -29,12 +29,12 @@ import {
   subtaskChangedSignal,
   taskAddedSignal,
   TaskStateKey,
-  taskStateKey,
   taskStatusQuery,
   taskWorkflowId,
 } from '../workflows/definitions.js';
 import { parseTaskFile, type ParsedTaskSpec, type TaskSpec } from '../workflows/specs.js';
 import { RETRYABLE_STATES, SETTLED_TASK_STATES } from '../workflows/states.js';
+import { taskStateKey } from '../workflows/task-state.js';
 import type { storyWorkflow } from '../workflows/story.js';
 import type { taskWorkflow } from '../workflows/task.js';
 import {

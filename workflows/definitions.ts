@@ -14,7 +14,6 @@ import type {
   SlotRequest,
   StoryStatusView,
   TaskSettledNotice,
-  TaskState,
   TaskStatus,
 } from './types.js';
 
@@ -118,11 +117,6 @@ export interface AwaitedChange {
   /** What the waiter passes back as `from`: the state with its marks (`BLOCKED?` for a task waiting for an answer; a story's revision). */
   key: string;
   changed: boolean;
-}
-
-/** A task's state as a waiter compares it: BLOCKED on a question differs from BLOCKED on subtasks. */
-export function taskStateKey(state: TaskState, hasQuestion: boolean): string {
-  return hasQuestion ? `${state}?` : state;
 }
 
 /** The update's input, checked in the workflows' validators. */

@@ -34,6 +34,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
+import { BOOKKEEPING, GIT } from './activity-options.js';
 import { toError } from './assert.js';
 import {
   awaitStoryChangeUpdate,
@@ -52,14 +53,7 @@ import type { taskWorkflow } from './task.js';
 import type { Project, StoryState, StoryStatusView, StoryWorkflowInput, TaskKind } from './types.js';
 
 /** Postgres writes; a conflict (a task id taken by another task) is final, and the story says so. */
-const bookkeeping = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '500 milliseconds',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['IllegalTransitionError', 'NotFoundError', 'ConflictError'],
-  },
-});
+const bookkeeping = proxyLocalActivities<Activities>(BOOKKEEPING);
 
 /** Why a task waits: only for the story's details, so two quick tries and no more. */
 const inspect = proxyActivities<Activities>({
@@ -71,16 +65,7 @@ const inspect = proxyActivities<Activities>({
 const WAIT_CHECK_FIRST_MS = 5_000;
 const WAIT_CHECK_MAX_MS = 5 * 60_000;
 
-/** Git work on the orchestration worker: a fresh clone each time; conflicts are not retried. */
-const gitOps = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: {
-    initialInterval: '5 seconds',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [FailureType.MergeConflict, FailureType.NotFound],
-  },
-});
+const gitOps = proxyActivities<Activities>(GIT);
 
 export async function storyWorkflow(input: StoryWorkflowInput): Promise<StoryStatusView> {
   const { storyId, settings } = input;

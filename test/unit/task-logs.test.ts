@@ -42,8 +42,9 @@ describe('task logs: rendering agent streams through their adapters', () => {
 
   it('codex: commands, changed files, non-fatal errors and the failed turn', () => {
     expect(render('codex', recorded('codex', 'success'))).toEqual([
-      'session: 0199b4c2-7d1e-7a3b-9c4d-5e6f7a8b9c0d',
-      'tool command_execution: bash -lc ls',
+      'session: 01a241e4-da66-7c53-9872-3e411f07dc9a',
+      'assistant: Looking around first.',
+      `tool command_execution: /bin/bash -lc "printf 'more\\\\n' >> README.md && ls"`,
       'files changed: /sandbox/feature.txt',
       'assistant: Added feature.txt with three lines.',
       'result: success',
