@@ -301,13 +301,16 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
 
       // 4. The model: the task's, else the classifier's pick, else the agent's default.
       let model = task.agent.model;
+      let modelReason = model ? 'the task sets it' : undefined;
       if (!model && agent !== 'command') {
-        model = await classifier
+        const picked = await classifier
           .classifyModel({ agent, name: task.name, instructions: task.instructions })
-          .then((c) => c.model)
-          .catch(() => undefined);
+          .catch((err: unknown) => ({ model: undefined, reason: `classifier failed: ${describeFailure(err)}` }));
+        model = picked.model;
+        modelReason = picked.reason;
       }
       status.model = model;
+      status.modelReason = modelReason;
 
       // 5. The execution record (log paths are filled in by the runner before the process starts).
       const executionId = `${info.runId}-${requestSeq}`;
@@ -318,6 +321,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         status: 'RUNNING',
         agent,
         ...(model ? { model } : {}),
+        ...(modelReason ? { modelReason } : {}),
         startTime: new Date().toISOString(),
         ...(pendingResume ? { sessionId: pendingResume.sessionId, resumeAnswer: pendingResume.answer } : {}),
       };
@@ -329,7 +333,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       show(
         'RUNNING',
         undefined,
-        `${agent} run #${runNumber}${pendingResume ? ` (resuming session ${pendingResume.sessionId})` : ''}`,
+        `${agent} run #${runNumber}${pendingResume ? ` (resuming session ${pendingResume.sessionId})` : ''}` +
+          (modelReason ? `\n\nModel: ${model ?? "the agent's default"} (${modelReason})` : ''),
       );
 
       // 6. The agent run.

@@ -1,17 +1,43 @@
 /** `claudomator agents …`: the agent pool's view, and the operator's controls. */
-import type { Command } from 'commander';
-import type { AgentStatus } from '../index.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { AgentStatus, PoolStatus } from '../index.js';
 import { out, parseCount, parseDuration, printJson, printTable, withClient, type JsonOption } from './common.js';
 
 export function registerAgentCommands(program: Command): void {
   const agents = program
     .command('agents')
-    .description('Show every agent: active, waiting, rate limited until, drained, failures, limit.')
-    .option('--json', 'print JSON')
+    .description(
+      'Show every agent (active, waiting, rate limited until, drained, failures, limit), the global cap and the per-host cap.',
+    )
+    .option('--json', 'print the agents as JSON (`agents cap --json` prints the whole pool)')
     .action(async (opts: JsonOption) => {
-      const statuses = await withClient((client) => client.agentStatuses());
-      if (opts.json) return printJson(statuses);
-      printAgents(statuses);
+      const { pool, hostMaxRuns } = await withClient(async (client) => ({
+        pool: await client.poolStatus(),
+        hostMaxRuns: client.config.hostMaxRuns,
+      }));
+      if (opts.json) return printJson(pool.agents);
+      printAgents(pool.agents);
+      out('');
+      out(describePool(pool));
+      out(
+        hostMaxRuns === undefined
+          ? 'agent hosts: no per-host cap in this configuration (CLAUDOMATOR_HOST_MAX_RUNS)'
+          : `agent hosts: at most ${hostMaxRuns} agent runs each (CLAUDOMATOR_HOST_MAX_RUNS in this configuration)`,
+      );
+    });
+
+  agents
+    .command('cap')
+    .argument('[runs]', 'a whole number (0 stops new grants), or "none" to remove the cap', parseCap)
+    .description('Show, or set, how many agent runs the pool grants at once across all agents.')
+    .option('--json', 'print JSON')
+    .action(async (cap: number | null | undefined, opts: JsonOption) => {
+      const pool = await withClient(
+        (client) => (cap === undefined ? client.poolStatus() : client.setMaxConcurrent(cap)),
+        { maxConcurrent: '<runs>' },
+      );
+      if (opts.json) return printJson(pool);
+      out(describePool(pool));
     });
 
   agents
@@ -83,6 +109,20 @@ function printAgents(statuses: AgentStatus[]): void {
     );
     out(`  next: fix the cause, then claudomator agents ack ${s.agent}`);
   }
+}
+
+function describePool(pool: PoolStatus): string {
+  const now = `${pool.running} running, ${pool.waiting} waiting`;
+  return pool.maxConcurrent === undefined
+    ? `pool: ${now}; no global cap (set one: claudomator agents cap <runs>)`
+    : `pool: ${now}; at most ${pool.maxConcurrent} at once${pool.running >= pool.maxConcurrent ? ' (reached)' : ''}`;
+}
+
+function parseCap(raw: string): number | null {
+  if (raw.trim().toLowerCase() === 'none') return null;
+  if (!/^\d+$/.test(raw.trim()))
+    throw new InvalidArgumentError('expected a whole number, or "none" to remove the cap.');
+  return Number(raw);
 }
 
 function describe(s: AgentStatus): string {
