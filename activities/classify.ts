@@ -107,7 +107,9 @@ export function parseClassifierReply(text: string, choices: readonly string[]): 
     );
   }
   if (typeof reason !== 'string' || reason.trim() === '') {
-    throw new ClassifierReplyError(`"reason" must be a non-empty text; the reply has ${JSON.stringify(reason) ?? 'none'}`);
+    throw new ClassifierReplyError(
+      `"reason" must be a non-empty text; the reply has ${JSON.stringify(reason) ?? 'none'}`,
+    );
   }
   return { ...(picked === DEFAULT_CHOICE ? {} : { model: picked }), reason: oneLine(reason, MAX_REASON) };
 }

@@ -111,9 +111,7 @@ export class AgentPool {
     const state = options.state;
     // A snapshot from before the global cap has no such field: the input's cap applies then.
     this.maxConcurrent =
-      state !== undefined && 'maxConcurrent' in state
-        ? (state.maxConcurrent ?? undefined)
-        : options.maxConcurrent;
+      state !== undefined && 'maxConcurrent' in state ? (state.maxConcurrent ?? undefined) : options.maxConcurrent;
     for (const carried of state?.agents ?? []) this.agents.set(carried.agent, { ...carried });
     for (const agent of options.agents) {
       if (!this.agents.has(agent)) {
@@ -815,7 +813,9 @@ function describeState(status: AgentStatus, poolFull: boolean): string {
   }
   if (status.paused) parts.push(status.pausedUntil ? `paused until ${status.pausedUntil}` : 'paused until resumed');
   if (parts.length === 0) {
-    parts.push(status.activeTasks >= status.limit ? 'busy' : poolFull ? 'free slot, but the pool is at its cap' : 'available');
+    parts.push(
+      status.activeTasks >= status.limit ? 'busy' : poolFull ? 'free slot, but the pool is at its cap' : 'available',
+    );
   }
   return parts.join(', ');
 }

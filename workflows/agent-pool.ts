@@ -100,7 +100,8 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
       'Every agent: slot limit, active tasks and holders, waiting requests, rate limit, pause, drain, failures.',
   });
   setHandler(poolStatusQuery, () => pool.poolStatus(), {
-    description: 'The global cap (maxConcurrent, absent: none), slots held and requests waiting across agents, and every agent.',
+    description:
+      'The global cap (maxConcurrent, absent: none), slots held and requests waiting across agents, and every agent.',
   });
   setHandler(setMaxConcurrentUpdate, (args) => pool.setMaxConcurrent(args), {
     validator: (args) => pool.validateSetMaxConcurrent(args),

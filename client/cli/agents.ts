@@ -31,12 +31,12 @@ export function registerAgentCommands(program: Command): void {
     .argument('[runs]', 'a whole number (0 stops new grants), or "none" to remove the cap', parseCap)
     .description('Show, or set, how many agent runs the pool grants at once across all agents.')
     .option('--json', 'print JSON')
-    .action(async (cap: number | null | undefined, opts: JsonOption) => {
+    .action(async (cap: number | null | undefined, _opts: JsonOption, cmd: Command) => {
       const pool = await withClient(
         (client) => (cap === undefined ? client.poolStatus() : client.setMaxConcurrent(cap)),
         { maxConcurrent: '<runs>' },
       );
-      if (opts.json) return printJson(pool);
+      if (wantsJson(cmd)) return printJson(pool);
       out(describePool(pool));
     });
 
@@ -45,9 +45,9 @@ export function registerAgentCommands(program: Command): void {
     .description('Acknowledge a drained agent: its failure count resets and it takes tasks again.')
     .option('--by <name>', 'who acknowledges (recorded)')
     .option('--json', 'print JSON')
-    .action(async (agent: string, opts: JsonOption & { by?: string }) => {
+    .action(async (agent: string, opts: JsonOption & { by?: string }, cmd: Command) => {
       const status = await withClient((client) => client.acknowledgeAgent(agent, opts.by));
-      if (opts.json) return printJson(status);
+      if (wantsJson(cmd)) return printJson(status);
       out(`${agent} acknowledged: ${describe(status)}`);
     });
 
@@ -55,9 +55,9 @@ export function registerAgentCommands(program: Command): void {
     .command('limit <agent> <slots>')
     .description('Change how many tasks may hold the agent at once (0 stops new grants).')
     .option('--json', 'print JSON')
-    .action(async (agent: string, slots: string, opts: JsonOption) => {
+    .action(async (agent: string, slots: string, _opts: JsonOption, cmd: Command) => {
       const status = await withClient((client) => client.setAgentLimit(agent, parseCount(slots)));
-      if (opts.json) return printJson(status);
+      if (wantsJson(cmd)) return printJson(status);
       out(`${agent}: ${describe(status)}`);
     });
 
@@ -67,14 +67,14 @@ export function registerAgentCommands(program: Command): void {
     .option('--for <duration>', 'pause for this long, e.g. 30m', parseDuration)
     .option('--reason <text>', 'why (recorded)')
     .option('--json', 'print JSON')
-    .action(async (agent: string, opts: JsonOption & { for?: number; reason?: string }) => {
+    .action(async (agent: string, opts: JsonOption & { for?: number; reason?: string }, cmd: Command) => {
       const status = await withClient((client) =>
         client.pauseAgent(agent, {
           ...(opts.for ? { until: new Date(Date.now() + opts.for).toISOString() } : {}),
           ...(opts.reason ? { reason: opts.reason } : {}),
         }),
       );
-      if (opts.json) return printJson(status);
+      if (wantsJson(cmd)) return printJson(status);
       out(`${agent} paused: ${describe(status)}`);
     });
 
@@ -82,11 +82,16 @@ export function registerAgentCommands(program: Command): void {
     .command('resume <agent>')
     .description('End a pause (an operator pause, a rate limit or a quota pause) of the agent.')
     .option('--json', 'print JSON')
-    .action(async (agent: string, opts: JsonOption) => {
+    .action(async (agent: string, _opts: JsonOption, cmd: Command) => {
       const status = await withClient((client) => client.resumeAgent(agent));
-      if (opts.json) return printJson(status);
+      if (wantsJson(cmd)) return printJson(status);
       out(`${agent} resumed: ${describe(status)}`);
     });
+}
+
+/** `--json` after a subcommand: `agents` has the same option, and commander gives it to the parent. */
+function wantsJson(cmd: Command): boolean {
+  return cmd.optsWithGlobals<JsonOption>().json === true;
 }
 
 function printAgents(statuses: AgentStatus[]): void {
