@@ -18,6 +18,7 @@
  */
 import { Context, log } from '@temporalio/activity';
 import type { ActivitySlotInfo, CustomSlotSupplier, SlotPermit } from '@temporalio/worker';
+import type { AgentRunInput, AgentRunResult } from '../workflows/types.js';
 
 /** How often a run waiting for a permit heartbeats (to stay alive and to hear a cancellation). */
 const WAITING_HEARTBEAT_MS = 2_000;
@@ -114,17 +115,22 @@ export class HostRunLimit {
 }
 
 /**
- * `run` (an activity) holding a permit of `limit`: taken at once if free, else waited for while the
- * activity heartbeats its last checkpoint unchanged (a retry after a crash still finds it).
+ * The agent-run activity holding a permit of `limit`: taken at once if free, else waited for while the
+ * activity heartbeats its last checkpoint unchanged (a retry after a crash still finds it). The
+ * activity's start-to-close timeout runs during the wait, so the run gets what is left of its time limit.
  */
-export function holdingHostPermit<A extends unknown[], R>(
+export function holdingHostPermit(
   limit: HostRunLimit,
-  run: (...args: A) => Promise<R>,
-): (...args: A) => Promise<R> {
-  return async (...args: A): Promise<R> => {
-    const release = limit.tryAcquire() ?? (await waitForPermit(limit));
+  run: (input: AgentRunInput) => Promise<AgentRunResult>,
+): (input: AgentRunInput) => Promise<AgentRunResult> {
+  return async (input: AgentRunInput): Promise<AgentRunResult> => {
+    const free = limit.tryAcquire();
+    const waitStart = Date.now();
+    const release = free ?? (await waitForPermit(limit));
+    const waited = Date.now() - waitStart;
+    if (!free) log.info('Agent host slot free: the run starts', { waitedMs: waited });
     try {
-      return await run(...args);
+      return await run(free ? input : { ...input, timeoutMs: Math.max(input.timeoutMs - waited, 1_000) });
     } finally {
       release();
     }

@@ -1,7 +1,10 @@
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { agentPoolInput } from '../../client/agent-pool.js';
 import { ConfigError, loadConfig } from '../../infra/config.js';
-import { HostRunLimit } from '../../worker/host-run-limit.js';
+import { holdingHostPermit, HostRunLimit } from '../../worker/host-run-limit.js';
+import type { AgentRunInput, AgentRunResult } from '../../workflows/types.js';
 
 const reserveContext = {
   slotType: 'activity' as const,
@@ -84,6 +87,69 @@ describe('HostRunLimit', () => {
 
   it('refuses a capacity below 1', () => {
     expect(() => new HostRunLimit(0)).toThrow(RangeError);
+  });
+});
+
+describe('holdingHostPermit (agent runs from the host queue)', () => {
+  const input: AgentRunInput = {
+    taskId: 't',
+    executionId: 'e',
+    agent: 'claude',
+    prompt: 'p',
+    config: { type: 'claude' },
+    timeoutMs: 60_000,
+  };
+  const checkpoint = { executionId: 'e', sessionId: 's', bytes: 42, paths: {} };
+  const result = { outcome: 'success', paths: {} } as unknown as AgentRunResult;
+
+  function recorder() {
+    const runs: AgentRunInput[] = [];
+    return { runs, run: (i: AgentRunInput) => (runs.push(i), Promise.resolve(result)) };
+  }
+
+  it('runs at once when the host has room, holding a permit while it runs', async () => {
+    const limit = new HostRunLimit(1);
+    let inUseDuringRun = -1;
+    const wrapped = holdingHostPermit(
+      limit,
+      (i) => ((inUseDuringRun = limit.inUse), Promise.resolve({ ...result, summary: i.prompt })),
+    );
+    expect(await new MockActivityEnvironment().run(wrapped, input)).toMatchObject({ summary: 'p' });
+    expect(inUseDuringRun).toBe(1);
+    expect(limit.inUse).toBe(0);
+  });
+
+  it('waits while the host is full, heartbeating the last checkpoint unchanged; the wait counts toward the time limit', async () => {
+    const limit = new HostRunLimit(1);
+    const held = limit.tryAcquire()!;
+    const { runs, run } = recorder();
+    const env = new MockActivityEnvironment({ heartbeatDetails: checkpoint });
+    const beats: unknown[] = [];
+    env.on('heartbeat', (details: unknown) => beats.push(details));
+    const running = env.run(holdingHostPermit(limit, run), input);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(runs).toEqual([]);
+    expect(beats).toEqual([checkpoint]);
+    held();
+    await running;
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.timeoutMs).toBeLessThanOrEqual(60_000 - 300);
+    expect(runs[0]!.timeoutMs).toBeGreaterThan(50_000);
+    expect(limit.inUse).toBe(0);
+  });
+
+  it('a cancellation while waiting ends the activity and leaves no waiter behind', async () => {
+    const limit = new HostRunLimit(1);
+    const held = limit.tryAcquire()!;
+    const { runs, run } = recorder();
+    const env = new MockActivityEnvironment();
+    const running = env.run(holdingHostPermit(limit, run), input);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    env.cancel();
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    held();
+    expect(limit.inUse).toBe(0);
+    expect(runs).toEqual([]);
   });
 });
 
