@@ -30,7 +30,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
   return {
     ...createHealthActivities(deps),
     ...createRecordActivities(deps),
-    ...createClassifyActivities(),
+    ...createClassifyActivities(deps),
     ...createPoolActivities(deps),
     ...createRepositoryActivities(),
     ...createStoryActivities(deps),

@@ -18,6 +18,7 @@ import {
   STORY_STATES,
   type AgentStatus,
   type HealthReport,
+  type PoolStatus,
   type Project,
   type Story,
   type StoryState,
@@ -49,6 +50,7 @@ export type { TaskSpec } from '../workflows/specs.js';
 export type {
   AgentStatus,
   Execution,
+  PoolStatus,
   Project,
   Story,
   StoryState,
@@ -254,7 +256,7 @@ export class ClaudomatorClient {
     });
   }
 
-  /** Every agent's status from the pool (the seed's AgentStatuses). */
+  /** Every agent's status from the pool (the seed's AgentStatuses); `poolStatus` adds the global cap. */
   async agentStatuses(): Promise<AgentStatus[]> {
     return this.poolCall(() => pool.getAgentStatuses(this.temporal, this.poolTarget()));
   }
@@ -276,6 +278,19 @@ export class ClaudomatorClient {
 
   async resumeAgent(agent: string): Promise<AgentStatus> {
     return this.poolCall(() => pool.resumeAgent(this.temporal, { agent }, this.poolTarget()));
+  }
+
+  /** The pool as a whole: its global cap (CLAUDOMATOR_MAX_CONCURRENT, or as changed since), slots held, requests waiting, every agent. */
+  async poolStatus(): Promise<PoolStatus> {
+    return this.poolCall(() => pool.getPoolStatus(this.temporal, this.poolTarget()));
+  }
+
+  /** Change the global cap on slots held at once across all agents (0 stops new grants; null removes the cap). */
+  async setMaxConcurrent(maxConcurrent: number | null): Promise<PoolStatus> {
+    return this.poolCall(
+      () => pool.setMaxConcurrent(this.temporal, { maxConcurrent }, this.poolTarget()),
+      'maxConcurrent',
+    );
   }
 
   // ---- Links and health -----------------------------------------------------------------------
@@ -321,14 +336,14 @@ export class ClaudomatorClient {
     return { workflowId: this.config.poolWorkflowId };
   }
 
-  private async poolCall<T>(fn: () => Promise<T>): Promise<T> {
+  private async poolCall<T>(fn: () => Promise<T>, field = 'agent'): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (err instanceof pool.AgentPoolRejectedError) {
         throw new ValidationError(
           err.message,
-          [{ path: 'agent', message: err.message }],
+          [{ path: field, message: err.message }],
           'See the agents with `claudomator agents`.',
         );
       }

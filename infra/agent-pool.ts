@@ -1,6 +1,7 @@
 /**
  * The agent pool from the SDK side: start it (idempotently), read every agent's status, and steer it
- * with the operator updates (acknowledge a drained agent, change a slot limit, pause, resume). The CLI
+ * with the operator updates (acknowledge a drained agent, change a slot limit or the global cap, pause,
+ * resume). The CLI
  * (`claudomator agents …`) and the `ensureAgentPool` activity are built on these functions.
  *
  * Updates, not signals, because the caller wants the answer: the pool's validators reject an unknown
@@ -15,10 +16,12 @@ import {
   agentStatusesQuery,
   DEFAULT_POOL_WORKFLOW_ID,
   pauseAgentUpdate,
+  poolStatusQuery,
   resumeAgentUpdate,
   setAgentLimitUpdate,
+  setMaxConcurrentUpdate,
 } from '../workflows/definitions.js';
-import type { AgentPoolInput, AgentStatus, AgentType } from '../workflows/types.js';
+import type { AgentPoolInput, AgentStatus, AgentType, PoolStatus } from '../workflows/types.js';
 
 /** Which pool to talk to; the default is `agent-pool` (CLAUDOMATOR_POOL_WORKFLOW_ID). */
 export interface PoolTarget {
@@ -30,11 +33,15 @@ export class AgentPoolRejectedError extends Error {
   override readonly name = 'AgentPoolRejectedError';
 }
 
-/** The pool's input from the configuration: CLAUDOMATOR_AGENTS and CLAUDOMATOR_AGENT_SLOTS. */
-export function agentPoolInput(config: Pick<Config, 'agents' | 'agentSlots'>): AgentPoolInput {
+/** The pool's input from the configuration: CLAUDOMATOR_AGENTS, CLAUDOMATOR_AGENT_SLOTS and CLAUDOMATOR_MAX_CONCURRENT. */
+export function agentPoolInput(config: Pick<Config, 'agents' | 'agentSlots' | 'maxConcurrent'>): AgentPoolInput {
   const limits: Partial<Record<AgentType, number>> = {};
   for (const agent of config.agents) limits[agent] = config.agentSlots[agent];
-  return { agents: [...config.agents], limits };
+  return {
+    agents: [...config.agents],
+    limits,
+    ...(config.maxConcurrent !== undefined ? { maxConcurrent: config.maxConcurrent } : {}),
+  };
 }
 
 export interface EnsureAgentPoolOptions extends PoolTarget {
@@ -59,15 +66,16 @@ export async function ensureAgentPool(
   options: EnsureAgentPoolOptions,
 ): Promise<WorkflowHandle<typeof agentPoolWorkflow>> {
   const limits = options.input.agents.map((agent) => `${agent}×${options.input.limits?.[agent] ?? 1}`);
+  const cap = options.input.maxConcurrent === undefined ? '' : `; at most ${options.input.maxConcurrent} at once`;
   return client.workflow.start<typeof agentPoolWorkflow>('agentPoolWorkflow', {
     workflowId: options.workflowId ?? DEFAULT_POOL_WORKFLOW_ID,
     taskQueue: options.taskQueue,
     args: [options.input],
     workflowIdConflictPolicy: 'USE_EXISTING',
     ...(options.versioned ? { versioningOverride: 'AUTO_UPGRADE' as const } : {}),
-    staticSummary: `Agent pool: ${limits.join(', ')}`,
+    staticSummary: `Agent pool: ${limits.join(', ')}${cap}`,
     staticDetails:
-      'Grants agent slots to task workflows (FIFO, per-agent limits), pauses agents on rate limits and quotas, ' +
+      'Grants agent slots to task workflows (FIFO, per-agent limits, an optional global cap), pauses agents on rate limits and quotas, ' +
       'drains an agent after two consecutive failures until an operator acknowledges it.',
   });
 }
@@ -75,6 +83,20 @@ export async function ensureAgentPool(
 /** Every agent's status (the seed's AgentStatuses): slots, holders, waiting, pauses, drain. */
 export async function getAgentStatuses(client: Client, target: PoolTarget = {}): Promise<AgentStatus[]> {
   return client.workflow.getHandle(target.workflowId ?? DEFAULT_POOL_WORKFLOW_ID).query(agentStatusesQuery);
+}
+
+/** The whole pool: the global cap, slots held and requests waiting across agents, and every agent's status. */
+export async function getPoolStatus(client: Client, target: PoolTarget = {}): Promise<PoolStatus> {
+  return client.workflow.getHandle(target.workflowId ?? DEFAULT_POOL_WORKFLOW_ID).query(poolStatusQuery);
+}
+
+/** Set (0 stops new grants) or, with null, remove the cap on slots held at once across all agents. */
+export async function setMaxConcurrent(
+  client: Client,
+  args: { maxConcurrent: number | null },
+  target: PoolTarget = {},
+): Promise<PoolStatus> {
+  return runUpdate(client, target, (handle) => handle.executeUpdate(setMaxConcurrentUpdate, { args: [args] }));
 }
 
 /** Undrain an agent and reset its failure counter; grants to it resume. */
@@ -113,11 +135,11 @@ export async function resumeAgent(
   return runUpdate(client, target, (handle) => handle.executeUpdate(resumeAgentUpdate, { args: [args] }));
 }
 
-async function runUpdate(
+async function runUpdate<T>(
   client: Client,
   target: PoolTarget,
-  call: (handle: WorkflowHandle) => Promise<AgentStatus>,
-): Promise<AgentStatus> {
+  call: (handle: WorkflowHandle) => Promise<T>,
+): Promise<T> {
   try {
     return await call(client.workflow.getHandle(target.workflowId ?? DEFAULT_POOL_WORKFLOW_ID));
   } catch (err) {

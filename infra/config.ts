@@ -22,6 +22,17 @@ export const ENV_VARS = {
   CLAUDOMATOR_POOL_WORKFLOW_ID: 'Workflow id of the agent pool (default agent-pool)',
   CLAUDOMATOR_AGENTS: 'Agents the pool offers, comma-separated (default claude,gemini,codex,command)',
   CLAUDOMATOR_AGENT_SLOTS: 'Per-agent slot limits such as "claude=2,gemini=1" (default 1 each)',
+  CLAUDOMATOR_MAX_CONCURRENT:
+    "Agent runs at once across all agents: the pool's global cap, at its first start (default: none; the slots bound it)",
+  CLAUDOMATOR_HOST_MAX_RUNS:
+    'Agent runs one agent host runs at once, across the shared queue and its resume queue (default: no cap)',
+  CLAUDOMATOR_CLASSIFIER_MODEL:
+    'Anthropic model that picks the model of a task that names none, e.g. claude-haiku-4-5 (default: off)',
+  CLAUDOMATOR_CLASSIFIER_BASE_URL:
+    'Messages API base URL of the classifier (default: ANTHROPIC_BASE_URL, else https://api.anthropic.com)',
+  CLAUDOMATOR_CLASSIFIER_API_KEY: 'API key of the classifier (default: ANTHROPIC_API_KEY)',
+  CLAUDOMATOR_CLASSIFIER_TIMEOUT:
+    "How long one classification may take before the agent's default model is used (default 8s, at most 9s)",
   CLAUDOMATOR_CLAUDE_BIN: 'Path of the Claude Code CLI (default: claude on PATH)',
   CLAUDOMATOR_GEMINI_BIN: 'Path of the Gemini CLI (default: gemini on PATH)',
   CLAUDOMATOR_CODEX_BIN: 'Path of the Codex CLI (default: codex on PATH)',
@@ -91,6 +102,12 @@ export interface Config {
   poolWorkflowId: string;
   agents: AgentType[];
   agentSlots: Record<AgentType, number>;
+  /** The agent pool's global cap on slots held at once (its input when it first starts); undefined: none. */
+  maxConcurrent: number | undefined;
+  /** Agent runs an agent host runs at once across its two queues (worker/host-run-limit.ts); undefined: no cap. */
+  hostMaxRuns: number | undefined;
+  /** The model classifier (activities/classify.ts); undefined: off, tasks get the agent's default model. */
+  classifier: ClassifierConfig | undefined;
   agentBins: Record<Exclude<AgentType, 'command'>, string>;
   defaultTimeoutMs: number;
   agentHeartbeatTimeoutMs: number;
@@ -118,6 +135,18 @@ export interface Config {
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
+
+export interface ClassifierConfig {
+  model: string;
+  /** Undefined: the Anthropic SDK's default (https://api.anthropic.com). */
+  baseUrl: string | undefined;
+  /** Never log it. */
+  apiKey: string;
+  timeoutMs: number;
+}
+
+/** The task workflow gives the classifier's local activity 10 s; its own timeout stays under that, so it reports. */
+export const MAX_CLASSIFIER_TIMEOUT_MS = 9_000;
 
 export interface ConfigProblem {
   variable: string;
@@ -165,6 +194,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     const value = Number(raw);
     return Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
   };
+  const wholeNumber =
+    (min: number, max: number) =>
+    (raw: string): number | undefined =>
+      /^\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : undefined;
+  const httpUrl = (raw: string): string | undefined =>
+    /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined;
   const queueName = (raw: string): string | undefined => (/^[\w.@:-]{1,200}$/.test(raw) ? raw : undefined);
 
   const agents = parse(
@@ -193,6 +228,40 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
   );
   Object.assign(agentSlots, slots);
+
+  const classifierModel = parse(
+    'CLAUDOMATOR_CLASSIFIER_MODEL',
+    undefined as string | undefined,
+    'an Anthropic model name such as claude-haiku-4-5',
+    (raw) => (/^[\w.:@-]{1,200}$/.test(raw) ? raw : undefined),
+  );
+  const classifierTimeoutMs = parse(
+    'CLAUDOMATOR_CLASSIFIER_TIMEOUT',
+    8_000,
+    `a duration of at most ${MAX_CLASSIFIER_TIMEOUT_MS / 1000}s such as "5s"`,
+    (raw) => {
+      const value = duration(raw);
+      return value !== undefined && value <= MAX_CLASSIFIER_TIMEOUT_MS ? value : undefined;
+    },
+  );
+  let classifier: ClassifierConfig | undefined;
+  if (classifierModel !== undefined) {
+    const baseUrlVariable =
+      read('CLAUDOMATOR_CLASSIFIER_BASE_URL') !== undefined ? 'CLAUDOMATOR_CLASSIFIER_BASE_URL' : 'ANTHROPIC_BASE_URL';
+    const rawBaseUrl = read('CLAUDOMATOR_CLASSIFIER_BASE_URL') ?? (env.ANTHROPIC_BASE_URL?.trim() || undefined);
+    const baseUrl = rawBaseUrl === undefined ? undefined : httpUrl(rawBaseUrl);
+    if (rawBaseUrl !== undefined && baseUrl === undefined) {
+      problems.push({ variable: baseUrlVariable, expected: 'an http(s) URL', got: rawBaseUrl });
+    }
+    const apiKey = read('CLAUDOMATOR_CLASSIFIER_API_KEY') ?? (env.ANTHROPIC_API_KEY?.trim() || undefined);
+    if (apiKey === undefined) {
+      problems.push({
+        variable: 'CLAUDOMATOR_CLASSIFIER_API_KEY',
+        expected: 'an Anthropic API key (or ANTHROPIC_API_KEY) when CLAUDOMATOR_CLASSIFIER_MODEL is set',
+      });
+    }
+    classifier = { model: classifierModel, baseUrl, apiKey: apiKey ?? '', timeoutMs: classifierTimeoutMs };
+  }
 
   let temporal: Config['temporal'] = {
     connection: {},
@@ -244,6 +313,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ),
     agents,
     agentSlots,
+    maxConcurrent: parse(
+      'CLAUDOMATOR_MAX_CONCURRENT',
+      undefined as number | undefined,
+      'a whole number from 1 to 1000',
+      wholeNumber(1, 1000),
+    ),
+    hostMaxRuns: parse(
+      'CLAUDOMATOR_HOST_MAX_RUNS',
+      undefined as number | undefined,
+      'a whole number from 1 to 1000',
+      wholeNumber(1, 1000),
+    ),
+    classifier,
     agentBins: {
       claude: read('CLAUDOMATOR_CLAUDE_BIN') ?? 'claude',
       gemini: read('CLAUDOMATOR_GEMINI_BIN') ?? 'gemini',

@@ -435,9 +435,9 @@ export class Store {
   async createExecution(execution: Execution): Promise<Execution> {
     await this.db.query(
       `insert into executions (id, task_id, status, agent, model, start_time, stdout_path, stderr_path,
-                               artifact_dir, sandbox_dir, session_id, resume_answer)
+                               artifact_dir, sandbox_dir, session_id, resume_answer, model_reason)
        values ($1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz, $7::text, $8::text,
-               $9::text, $10::text, $11::text, $12::text)
+               $9::text, $10::text, $11::text, $12::text, $13::text)
        on conflict (id) do nothing`,
       [
         execution.id,
@@ -452,6 +452,7 @@ export class Store {
         execution.sandboxDir ?? null,
         execution.sessionId ?? null,
         execution.resumeAnswer ?? null,
+        execution.modelReason ?? null,
       ],
     );
     return this.getExecution(execution.id);
@@ -463,6 +464,7 @@ export class Store {
       status: ['status', 'text'],
       agent: ['agent', 'text'],
       model: ['model', 'text'],
+      modelReason: ['model_reason', 'text'],
       endTime: ['end_time', 'timestamptz'],
       stdoutPath: ['stdout_path', 'text'],
       stderrPath: ['stderr_path', 'text'],

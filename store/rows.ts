@@ -76,6 +76,7 @@ export interface ExecutionRow {
   status: ExecutionStatus;
   agent: string | null;
   model: string | null;
+  model_reason: string | null;
   start_time: Date;
   end_time: Date | null;
   stdout_path: string | null;
@@ -176,6 +177,7 @@ export function toExecution(row: ExecutionRow): Execution {
     status: row.status,
     agent: opt(row.agent),
     model: opt(row.model),
+    modelReason: opt(row.model_reason),
     startTime: row.start_time.toISOString(),
     endTime: iso(row.end_time),
     stdoutPath: opt(row.stdout_path),

@@ -3,7 +3,8 @@
  * queues, with which activities. Orchestration polls the orchestration queue with the workflows and
  * the store/git/bookkeeping activities; an agent host polls the shared agent queue and its own
  * host queue (resumes go there: the sandbox and the agent's session files live on this host) with
- * the agent-run activities; `all` is both, in one process (the local default).
+ * the agent-run activities; `all` is both, in one process (the local default). With
+ * CLAUDOMATOR_HOST_MAX_RUNS the two agent workers share one limit of runs (host-run-limit.ts).
  */
 import type { VersioningBehavior, WorkerDeploymentVersion } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
@@ -11,6 +12,7 @@ import { createAgentHostActivities, createOrchestrationActivities } from '../act
 import type { Config, WorkerRole } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import { hostTaskQueue } from '../workflows/definitions.js';
+import { holdingHostPermit, HostRunLimit } from './host-run-limit.js';
 
 export type WorkerKind = 'orchestration' | 'agents' | 'host';
 
@@ -116,6 +118,7 @@ export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> 
         },
       }
     : {};
+  const hostLimit = config.hostMaxRuns === undefined ? undefined : new HostRunLimit(config.hostMaxRuns);
   const created: CreatedWorker[] = [];
   for (const planned of workerPlan(deps.role, config)) {
     let options: WorkerOptions;
@@ -130,14 +133,28 @@ export async function createWorkers(deps: WorkerDeps): Promise<CreatedWorker[]> 
         maxCachedWorkflows: config.maxCachedWorkflows,
       };
     } else {
+      const activities = createAgentHostActivities(activityDeps);
       options = {
         ...common,
         taskQueue: planned.taskQueue,
-        activities: createAgentHostActivities(activityDeps),
+        activities,
         // A cancel reaches a running activity with the answer to its next heartbeat: send them at least
         // every few seconds, so `task cancel` kills an agent in seconds, not at 0.8 × the heartbeat timeout.
         maxHeartbeatThrottleInterval: '3 seconds',
       };
+      if (hostLimit && planned.kind === 'agents') {
+        // The shared queue: a permit before each poll, one poll at a time (host-run-limit.ts says why).
+        options.maxConcurrentActivityTaskPolls = 1;
+        options.tuner = {
+          activityTaskSlotSupplier: hostLimit.slotSupplier(),
+          workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+          localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+          nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+        };
+      } else if (hostLimit) {
+        // The host's own queue: its agent runs (resumes) take a permit in the activity.
+        options.activities = { ...activities, runAgent: holdingHostPermit(hostLimit, activities.runAgent) };
+      }
     }
     created.push({ ...planned, worker: await Worker.create(options) });
   }

@@ -8,6 +8,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   AgentStatus,
+  PoolStatus,
   SlotDenial,
   SlotGrant,
   SlotRelease,
@@ -79,6 +80,9 @@ export const pauseAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; unti
   'pauseAgent',
 );
 export const resumeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string }]>('resumeAgent');
+export const poolStatusQuery = defineQuery<PoolStatus>('poolStatus');
+/** Set (a number, 0 stops new grants) or remove (null) the cap on slots held at once across all agents. */
+export const setMaxConcurrentUpdate = defineUpdate<PoolStatus, [{ maxConcurrent: number | null }]>('setMaxConcurrent');
 
 // ---- Task workflow messages -------------------------------------------------------------------
 

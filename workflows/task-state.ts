@@ -291,10 +291,12 @@ export class TaskEntity {
     executionId: string;
     agent: AgentType;
     model: string | undefined;
+    /** Why this model: the classifier's reason, or that the task sets it. */
+    modelReason?: string | undefined;
     startTime: string;
     defaultTimeoutMs: number;
   }): { execution: Execution; agentConfig: AgentConfig; input: AgentRunInput } {
-    const { executionId, agent, model } = run;
+    const { executionId, agent, model, modelReason } = run;
     const resume = this.pendingResume;
     const agentConfig: AgentConfig = { ...this.task.agent, type: agent, ...(model ? { model } : {}) };
     const execution: Execution = {
@@ -303,6 +305,7 @@ export class TaskEntity {
       status: 'RUNNING',
       agent,
       ...(model ? { model } : {}),
+      ...(modelReason ? { modelReason } : {}),
       startTime: run.startTime,
       ...(resume ? { sessionId: resume.sessionId, resumeAnswer: resume.answer } : {}),
     };
@@ -310,6 +313,7 @@ export class TaskEntity {
     this.status.executionId = executionId;
     this.status.agent = agent;
     this.status.model = model;
+    this.status.modelReason = modelReason;
     const input: AgentRunInput = {
       taskId: this.taskId,
       executionId,

@@ -231,11 +231,13 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
 
       // 4. The model: the task's, else the classifier's pick, else the agent's default.
       let model = task.agent.model;
+      let modelReason = model ? 'the task sets it' : undefined;
       if (!model && agent !== 'command') {
-        model = await classifier
+        const picked = await classifier
           .classifyModel({ agent, name: task.name, instructions: task.instructions })
-          .then((c) => c.model)
-          .catch(() => undefined);
+          .catch((err: unknown) => ({ model: undefined, reason: `classifier failed: ${describeFailure(err)}` }));
+        model = picked.model;
+        modelReason = picked.reason;
       }
 
       // 5. The execution record (log paths are filled in by the runner before the process starts).
@@ -248,6 +250,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         executionId: `${info.runId}-${requestSeq}`,
         agent,
         model,
+        modelReason,
         startTime: new Date().toISOString(),
         defaultTimeoutMs: settings.defaultTimeoutMs,
       });
@@ -257,7 +260,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       show(
         'RUNNING',
         undefined,
-        `${agent} run #${runNumber}${resume ? ` (resuming session ${resume.sessionId})` : ''}`,
+        `${agent} run #${runNumber}${resume ? ` (resuming session ${resume.sessionId})` : ''}` +
+          (modelReason ? `\n\nModel: ${model ?? "the agent's default"} (${modelReason})` : ''),
       );
 
       // 6. The agent run.

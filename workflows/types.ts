@@ -110,6 +110,8 @@ export interface Execution {
   status: ExecutionStatus;
   agent?: string;
   model?: string;
+  /** Why this model: the classifier's reason, "the task sets it", or why the classifier gave none. */
+  modelReason?: string;
   startTime: string;
   endTime?: string;
   stdoutPath?: string;
@@ -343,6 +345,15 @@ export interface AgentStatus {
   consecutiveFailures: number;
 }
 
+/** The whole pool: the global cap, what holds and waits across agents, and every agent's status. */
+export interface PoolStatus {
+  /** Slots held at once across all agents; absent: no global cap. */
+  maxConcurrent?: number;
+  running: number;
+  waiting: number;
+  agents: AgentStatus[];
+}
+
 // ---- Task workflow ------------------------------------------------------------------------------
 
 /** Deployment settings a task workflow needs (workflow code cannot read the configuration). */
@@ -403,6 +414,7 @@ export interface TaskStatus {
   state: TaskState;
   agent?: AgentType;
   model?: string;
+  modelReason?: string;
   executionId?: string;
   sessionId?: string;
   question?: Question;
@@ -484,6 +496,8 @@ export interface AgentPoolSnapshot {
   /** Agent events not yet recorded in Postgres (recording is idempotent by id, so resending is safe). */
   pendingEvents: AgentEvent[];
   stats: PoolStats;
+  /** The global cap; null: none. Absent in snapshots of pools older than the cap (then the input's applies). */
+  maxConcurrent?: number | null;
 }
 
 export interface PoolStats {
@@ -499,6 +513,8 @@ export interface AgentPoolInput {
   agents: AgentType[];
   /** Slot limit per agent (default 1); an operator's later change (setAgentLimit) wins over this. */
   limits?: Partial<Record<AgentType, number>>;
+  /** Slots held at once across all agents (default: no cap); an operator's later change (setMaxConcurrent) wins. */
+  maxConcurrent?: number;
   /** How often holders and waiters are checked for closed workflows while there are any (default 60 s). */
   leakCheckIntervalMs?: number;
   /** Continue-as-new once the history has this many events, besides when the server suggests it (tests). */
