@@ -9,7 +9,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { Context, log } from '@temporalio/activity';
-import { getAgentStatuses } from '../client/agent-pool.js';
+import { getAgentStatuses } from '../infra/agent-pool.js';
 import type { ClassifierConfig, Config } from '../infra/config.js';
 import type { AgentStatus, AgentType } from '../workflows/types.js';
 

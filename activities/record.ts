@@ -42,7 +42,7 @@ export function createRecordActivities({ store }: { store: Store }) {
         task.projectId ? store.getProject(task.projectId) : undefined,
         task.storyId ? store.getStory(task.storyId) : undefined,
       ]);
-      // The seed's ADR-007: the repository comes from the task, else its project. A story's tasks each
+      // The repository comes from the task, else its project. A story's tasks each
       // work on a branch of their own, started from the story branch and merged back into it when they
       // succeed (two sandboxes cannot check out one branch); a validation run starts from the default
       // branch, where the story was just merged.

@@ -469,7 +469,7 @@ class AgentRun {
     return result;
   }
 
-  /** Changes since the base commit from git; the CLI's own numbers, then the seed's log parsing, as fallbacks. */
+  /** Changes since the base commit from git; the CLI's own numbers, then a shortstat line in its output, as fallbacks. */
   private async countChanges(
     dir: string,
     baseSha: string,

@@ -6,7 +6,7 @@
  *
  * Every instant is clamped to [now + 1 minute, now + 7 days]: a reset in the past or absurdly far away is
  * a parsing accident, and the pool must neither spin nor freeze an agent for months. With no time at
- * all, the seed's defaults apply: 1 minute for a rate limit, 5 hours for an exhausted quota.
+ * all, the defaults apply: 1 minute for a rate limit, 5 hours for an exhausted quota.
  */
 
 export const DEFAULT_RATE_LIMIT_DELAY_MS = 60_000;

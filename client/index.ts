@@ -256,7 +256,7 @@ export class ClaudomatorClient {
     });
   }
 
-  /** Every agent's status from the pool (the seed's AgentStatuses); `poolStatus` adds the global cap. */
+  /** Every agent's status from the pool; `poolStatus` adds the global cap. */
   async agentStatuses(): Promise<AgentStatus[]> {
     return this.poolCall(() => pool.getAgentStatuses(this.temporal, this.poolTarget()));
   }

@@ -361,7 +361,7 @@ export async function cancelTask(ctx: SdkContext, taskId: string): Promise<Task>
 }
 
 /**
- * Run a task that ended badly again (the seed's SubmitResume): a new run of its workflow with its
+ * Run a task that ended badly again: a new run of its workflow with its
  * earlier failures in the prompt; with `message`, its last agent session resumes with that message.
  */
 export async function retryTask(ctx: SdkContext, taskId: string, options: { message?: string } = {}): Promise<Task> {

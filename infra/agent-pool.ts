@@ -80,7 +80,7 @@ export async function ensureAgentPool(
   });
 }
 
-/** Every agent's status (the seed's AgentStatuses): slots, holders, waiting, pauses, drain. */
+/** Every agent's status: slots, holders, waiting, pauses, drain. */
 export async function getAgentStatuses(client: Client, target: PoolTarget = {}): Promise<AgentStatus[]> {
   return client.workflow.getHandle(target.workflowId ?? DEFAULT_POOL_WORKFLOW_ID).query(agentStatusesQuery);
 }

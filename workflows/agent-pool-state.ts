@@ -36,11 +36,11 @@ import type {
   WorkflowRef,
 } from './types.js';
 
-/** Consecutive failed runs that drain an agent (the seed's rule). */
+/** Consecutive failed runs that drain an agent. */
 export const DRAIN_AFTER_FAILURES = 2;
-/** A rate limit reported without a usable retry-after pauses the agent this long (the seed's default). */
+/** A rate limit reported without a usable retry-after pauses the agent this long. */
 export const DEFAULT_RATE_LIMIT_MS = 60_000;
-/** An exhausted quota reported without a usable reset time pauses the agent this long (the seed's default). */
+/** An exhausted quota reported without a usable reset time pauses the agent this long. */
 export const DEFAULT_QUOTA_PAUSE_MS = 5 * 60 * 60 * 1000;
 /** The most slots an operator may give one agent (the same bound as CLAUDOMATOR_AGENT_SLOTS). */
 export const MAX_AGENT_LIMIT = 1000;
@@ -276,7 +276,7 @@ export class AgentPool {
     this.validateAgentField(this.argsObject(args).agent);
   }
 
-  /** Undrain an agent and reset its failure counter (the seed's UndrainingAgent); a no-op on one that is not drained. */
+  /** Undrain an agent and reset its failure counter; a no-op on one that is not drained. */
   acknowledge(args: { agent: string; by?: string }): AgentStatus {
     const state = this.agentState(args.agent);
     const wasDrained = state.drained;
@@ -560,9 +560,8 @@ export class AgentPool {
 
   /**
    * "any": the grantable agent (not drained, not paused or rate-limited, a free slot) with the fewest
-   * active tasks, ties by name (the seed's pickAgent). The seed's fallback, "all rate-limited → the
-   * least active anyway", is deliberately not kept: a rate limit stops grants, so an "any" request
-   * waits instead and goes to whichever agent frees up first (docs/decisions/agent-pool.md).
+   * active tasks, ties by name. When every agent is rate-limited an "any" request waits, and goes to
+   * whichever agent frees up first (docs/decisions/agent-pool.md).
    * The `command` agent is never picked: it runs a given command line and cannot take instructions.
    */
   private pickAny(): AgentType | undefined {
@@ -638,7 +637,7 @@ export class AgentPool {
     }
   }
 
-  /** A rate limit is not a failure (the seed counted it as one; that was a flaw): it only pauses grants. */
+  /** A rate limit is not a failure: it only pauses grants. */
   private startRateLimit(state: PoolAgentState, reason: 'transient' | 'quota', untilIso: unknown): void {
     const now = this.clock();
     let until = parseIsoTime(untilIso);

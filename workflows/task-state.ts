@@ -50,7 +50,7 @@ export function executionStatusFor(outcome: AgentOutcome): ExecutionStatus {
 
 /**
  * What the pool is told when the slot goes back. Only a real agent failure counts towards draining;
- * a rate limit pauses the agent (it is not a failure — the seed counted it, which was a flaw); a
+ * a rate limit pauses the agent (it is not a failure); a
  * question, the task's own budget or timeout say nothing about the agent's health, and neither does a
  * failed validation run (it says the story's code is wrong).
  */
@@ -84,7 +84,7 @@ export function failureStateFor(outcome: 'budget_exceeded' | 'timed_out' | 'fail
   return outcome === 'budget_exceeded' ? 'BUDGET_EXCEEDED' : outcome === 'timed_out' ? 'TIMED_OUT' : 'FAILED';
 }
 
-/** A task's own success: READY for review at the top level, COMPLETED as a subtask (the seed's rule). */
+/** A task's own success: READY for review at the top level, COMPLETED as a subtask. */
 export function doneState(isSubtask: boolean): TaskState {
   return isSubtask ? 'COMPLETED' : 'READY';
 }
@@ -96,7 +96,7 @@ export interface SubtaskWait {
   failed: Array<{ taskId: string; state: TaskState }>;
 }
 
-/** Which subtasks keep a parent BLOCKED (all must be COMPLETED; the seed's `maybeUnblockParent`). */
+/** Which subtasks keep a parent BLOCKED (all must be COMPLETED). */
 export function subtaskWait(subtasks: Readonly<Record<string, TaskState>>): SubtaskWait {
   const entries = Object.entries(subtasks).sort(([a], [b]) => a.localeCompare(b));
   return {
@@ -160,8 +160,8 @@ const RATE_LIMIT_NOTE = 'You were interrupted by a rate limit. Continue the task
  * TaskEntity: one task's state and rules as a plain class with no Temporal imports, so every rule is
  * tested without a server (test/unit/task-entity.test.ts). `taskWorkflow` (task.ts) owns one
  * instance, forwards each signal, update and query to it, and performs what it decides: the Postgres
- * writes, the pool requests, the agent runs and the git work. `handleRunResult` (the name of the same
- * step in the Go executor this re-designs) decides what a run's outcome means.
+ * writes, the pool requests, the agent runs and the git work. `handleRunResult` decides what a run's
+ * outcome means (docs/ARCHITECTURE.md maps it and the other rules to where the Go executor had them).
  */
 export class TaskEntity {
   readonly status: TaskStatus;

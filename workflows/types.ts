@@ -324,7 +324,7 @@ export interface SlotRelease {
   report: RunReport;
 }
 
-/** One agent's row in the pool's status (the seed's `AgentStatuses`, plus what the pool adds). */
+/** One agent's row in the pool's status. */
 export interface AgentStatus {
   agent: AgentType;
   limit: number;

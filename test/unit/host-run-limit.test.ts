@@ -1,7 +1,7 @@
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
-import { agentPoolInput } from '../../client/agent-pool.js';
+import { agentPoolInput } from '../../infra/agent-pool.js';
 import { ConfigError, loadConfig } from '../../infra/config.js';
 import { holdingHostPermit, HostRunLimit } from '../../worker/host-run-limit.js';
 import type { AgentRunInput, AgentRunResult } from '../../workflows/types.js';
