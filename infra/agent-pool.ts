@@ -1,8 +1,8 @@
 /**
- * The agent pool from the SDK side: start it (idempotently), read every agent's status, and steer it
- * with the operator updates (acknowledge a drained agent, change a slot limit or the global cap, pause,
- * resume). The CLI
- * (`claudomator agents …`) and the `ensureAgentPool` activity are built on these functions.
+ * The agent pool from outside its workflow: start it (idempotently), read every agent's status, and
+ * steer it with the operator updates (acknowledge a drained agent, change a slot limit or the global
+ * cap, pause, resume). Workers start it, activities read it (`ensureAgentPool`, the classifier, the
+ * story's wait explanations), and the SDK and CLI (`claudomator agents …`) are built on it.
  *
  * Updates, not signals, because the caller wants the answer: the pool's validators reject an unknown
  * agent or a bad value, and the caller gets the agent's new status or an `AgentPoolRejectedError`
