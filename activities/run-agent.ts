@@ -433,7 +433,7 @@ class AgentRun {
         costUsd: adapter.estimateCostUsd?.(t),
       };
     } else {
-      verdict = adapter.classify(t, end.exit, now);
+      verdict = overBudget(adapter.classify(t, end.exit, now), input.config.maxBudgetUsd, adapter.type);
     }
 
     const question = adapter.resumable ? await readQuestion(paths.questionFile) : undefined;
@@ -632,4 +632,21 @@ function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * A run that ended well but cost more than the task's budget ends BUDGET_EXCEEDED all the same. The
+ * runner stops a run mid-way when its tokens arrive while it runs; Gemini and Codex report them only
+ * with their turn's last event, so for them this check after the run is where the budget holds.
+ */
+function overBudget(verdict: Classification, budget: number | undefined, agent: string): Classification {
+  if (verdict.outcome !== 'success' || budget === undefined || verdict.costUsd === undefined) return verdict;
+  if (verdict.costUsd <= budget) return verdict;
+  return {
+    ...verdict,
+    outcome: 'budget_exceeded',
+    error:
+      `the estimated cost ($${verdict.costUsd.toFixed(4)}) passed the task budget ($${String(budget)}); ` +
+      `${agent} reports its tokens only when its turn ends, so the run could not be stopped sooner`,
+  };
 }

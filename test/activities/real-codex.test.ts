@@ -343,7 +343,7 @@ describe('the real codex CLI against a scripted Responses API', () => {
     },
   );
 
-  it('(e) budget: Codex reports tokens only when its one turn ends, so a run over budget cannot be stopped: success, with its cost', async () => {
+  it('(e) budget: Codex reports tokens only when its one turn ends, so the budget holds after the run: budget_exceeded, with its cost', async () => {
     const { runAgent } = activities();
     const input = await newCodexRun({ config: { model: 'gpt-5.5', maxBudgetUsd: 0.05 } });
     api.push(
@@ -357,7 +357,9 @@ describe('the real codex CLI against a scripted Responses API', () => {
     const result = await runIn(new MockActivityEnvironment(), runAgent, input);
     api.assertDone();
     // The CLI made both model calls: nothing in its output told the runner the cost before the end.
-    expect(result.outcome).toBe('success');
+    expect(result.outcome).toBe('budget_exceeded');
+    expect(result.error).toContain('passed the task budget ($0.05)');
+    expect(result.summary).toBe('Done, expensively.');
     expect(result.costUsd).toBeCloseTo((410_000 * 1.25 + 15_000 * 10) / 1e6, 6);
     expect(result.costUsd).toBeGreaterThan(0.05);
     const stdout = readFileSync(result.paths.stdoutPath, 'utf8');

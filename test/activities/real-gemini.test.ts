@@ -160,6 +160,27 @@ describe('the real gemini CLI against a scripted Gemini API', () => {
     record('success', result);
   });
 
+  it('budget: tokens come only with the final event, so the budget holds after the run: budget_exceeded, with its cost', async () => {
+    const { runAgent } = activities();
+    const input = await newGeminiRun({ config: { maxBudgetUsd: 0.01 } });
+    api.push(
+      { functionCall: { name: 'write_file', args: { file_path: 'big.txt', content: 'a lot of work\n' } } },
+      { text: 'Done, expensively.', usage: { promptTokenCount: 200_000, candidatesTokenCount: 10_000 } },
+    );
+
+    const result = await runIn(new MockActivityEnvironment(), runAgent, input);
+    api.assertDone();
+    expect(result.outcome).toBe('budget_exceeded');
+    expect(result.error).toContain('passed the task budget ($0.01)');
+    expect(result.summary).toBe('Done, expensively.');
+    expect(result.costUsd).toBeGreaterThan(0.01);
+    // The run was not cut: the CLI wrote the file, and its only usage came in its last line.
+    expect(readFileSync(path.join(sandboxOf(input), 'big.txt'), 'utf8')).toBe('a lot of work\n');
+    const stdout = readFileSync(result.paths.stdoutPath, 'utf8').trim().split('\n');
+    expect(stdout.at(-1)).toMatch(/^\{"type":"result"/);
+    expect(markedProcesses(input.executionId)).toEqual([]);
+  });
+
   it('question: written to the question file by a shell call, answered by resuming the same session', async () => {
     const { runAgent } = activities();
     const input = await newGeminiRun({ prompt: 'Set up the database' });

@@ -212,9 +212,10 @@ describe('runAgent: limits', () => {
     expect(result.error).toContain('Reached maximum budget');
   });
 
-  it('codex over budget: its tokens come only with the end of its one turn, so the run ends as the CLI ended it, with the cost', async () => {
+  it('codex over budget: its tokens come only with the end of its one turn, so the budget holds after it: budget_exceeded, with the cost', async () => {
     const { result, input } = await run('codex', 'budget', { config: { maxBudgetUsd: 0.05, model: 'gpt-5.5' } });
-    expect(result.outcome).toBe('success');
+    expect(result.outcome).toBe('budget_exceeded');
+    expect(result.error).toMatch(/estimated cost \(\$0\.6625\) passed the task budget \(\$0\.05\)/);
     // 410 k input and 15 k output tokens at gpt-5 prices: $0.5125 + $0.15
     expect(result.costUsd).toBeCloseTo(0.6625, 5);
     expect(markedProcesses(input.executionId)).toEqual([]);
