@@ -41,6 +41,11 @@ export const ENV_VARS = {
   CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
   CLAUDOMATOR_AGENT_ENV_PASSTHROUGH:
     'Extra environment variable names passed to agent processes, comma-separated; NAME_* passes a prefix',
+  CLAUDOMATOR_AGENT_UID:
+    "Run agent CLIs under this uid, not the worker's, so they cannot read its environment (needs a worker that may switch users)",
+  CLAUDOMATOR_AGENT_GID: 'Group id of agent processes when CLAUDOMATOR_AGENT_UID is set (default: the same number)',
+  CLAUDOMATOR_AGENT_HOME:
+    'HOME of agent processes when CLAUDOMATOR_AGENT_UID is set: their session files (default <data dir>/agent-home)',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
@@ -115,8 +120,20 @@ export interface Config {
    * own variables and the names in CLAUDOMATOR_AGENT_ENV_PASSTHROUGH. Never log it: it holds API keys.
    */
   agentEnv: Readonly<Record<string, string>>;
+  /**
+   * The user agent processes run as, when it is not the worker's own: sandboxes, execution dirs and
+   * `home` are handed to it before each run, and agents cannot read the worker's /proc environment.
+   */
+  agentUser: AgentUser | undefined;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
+}
+
+export interface AgentUser {
+  uid: number;
+  gid: number;
+  /** The agents' HOME (their CLIs keep sessions there); the worker creates it and hands it over. */
+  home: string;
 }
 
 export interface ConfigProblem {
@@ -225,10 +242,31 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     (raw) => (/^postgres(ql)?:\/\//.test(raw) ? raw : undefined),
   );
 
+  const dataDir = path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator'));
+  const id = (raw: string): number | undefined =>
+    /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) < 2 ** 31 ? Number(raw) : undefined;
+  const idExpected = 'a numeric id from 1 to 2147483647 (0 is root: agents would run privileged)';
+  const agentUid = parse('CLAUDOMATOR_AGENT_UID', undefined as number | undefined, idExpected, id);
+  const agentGid = parse('CLAUDOMATOR_AGENT_GID', agentUid, idExpected, id);
+  if (agentUid === undefined && (read('CLAUDOMATOR_AGENT_GID') ?? read('CLAUDOMATOR_AGENT_HOME')) !== undefined) {
+    problems.push({
+      variable: 'CLAUDOMATOR_AGENT_GID / CLAUDOMATOR_AGENT_HOME',
+      expected: 'CLAUDOMATOR_AGENT_UID to be set too (they apply only to agents under their own uid)',
+    });
+  }
+  const agentUser: AgentUser | undefined =
+    agentUid === undefined
+      ? undefined
+      : {
+          uid: agentUid,
+          gid: agentGid ?? agentUid,
+          home: path.resolve(read('CLAUDOMATOR_AGENT_HOME') ?? path.join(dataDir, 'agent-home')),
+        };
+
   const config: Config = {
     temporal,
     databaseUrl,
-    dataDir: path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator')),
+    dataDir,
     taskQueue: parse('CLAUDOMATOR_TASK_QUEUE', 'claudomator', 'a task queue name (letters, digits, ._-@:)', queueName),
     agentTaskQueue: parse(
       'CLAUDOMATOR_AGENT_TASK_QUEUE',
@@ -311,6 +349,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
         ),
       ),
     ),
+    agentUser,
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };
