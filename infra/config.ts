@@ -39,6 +39,10 @@ export const ENV_VARS = {
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
   CLAUDOMATOR_DEPLOYMENT_NAME: 'Worker Deployment name for Worker Versioning (default claudomator)',
   CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
+  TEMPORAL_DEPLOYMENT_NAME:
+    'Worker Deployment name set by the Temporal Worker Controller; used when CLAUDOMATOR_DEPLOYMENT_NAME is unset',
+  TEMPORAL_WORKER_BUILD_ID:
+    'Build id set by the Temporal Worker Controller; used when CLAUDOMATOR_BUILD_ID is unset',
   CLAUDOMATOR_AGENT_ENV_PASSTHROUGH:
     'Extra environment variable names passed to agent processes, comma-separated; NAME_* passes a prefix',
   CLAUDOMATOR_AGENT_UID:
@@ -311,11 +315,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     hostId: parse('CLAUDOMATOR_HOST_ID', os.hostname(), 'a host name (letters, digits, ._-)', (raw) =>
       /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
     ),
-    deploymentName: parse('CLAUDOMATOR_DEPLOYMENT_NAME', 'claudomator', 'a name (letters, digits, ._-)', (raw) =>
-      /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
+    // The Worker Controller's names are the fallback, so its pods need no mapping of their own; its
+    // deployment names are <k8s namespace>/<name>.
+    deploymentName: parse(
+      read('CLAUDOMATOR_DEPLOYMENT_NAME') === undefined ? 'TEMPORAL_DEPLOYMENT_NAME' : 'CLAUDOMATOR_DEPLOYMENT_NAME',
+      'claudomator',
+      'a name (letters, digits, ._-/)',
+      (raw) => (/^[\w.-]{1,100}(\/[\w.-]{1,100})?$/.test(raw) ? raw : undefined),
     ),
     buildId: parse(
-      'CLAUDOMATOR_BUILD_ID',
+      read('CLAUDOMATOR_BUILD_ID') === undefined ? 'TEMPORAL_WORKER_BUILD_ID' : 'CLAUDOMATOR_BUILD_ID',
       undefined as string | undefined,
       'a build id (letters, digits, ._-+)',
       (raw) => (/^[\w.+-]{1,200}$/.test(raw) ? raw : undefined),

@@ -7,6 +7,7 @@
  * every worker role gets the variables it needs; the Dockerfile is multi-stage, non-root, pinned.
  * Failures name the file (or rendered overlay), the resource and the field.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ENV_VARS, TEMPORAL_ENV_VARS } from '../../infra/config.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions.js';
 import {
+  CRDS,
   INFRA,
   KEDA_API,
   ROOT,
@@ -34,6 +36,7 @@ import {
   text,
   terraformResources,
   validateBuiltins,
+  validateCustomResources,
   validateKeda,
   type Obj,
   type Render,
@@ -102,22 +105,19 @@ const SECRET_VARS = new Set(['DATABASE_URL', 'TEMPORAL_API_KEY', ...AGENT_CREDEN
 /** The Kubernetes versions the manifests must be valid for: the oldest supported and the newest. */
 const K8S_VERSIONS = ['1.31.0', '1.37.0'];
 
-/** Keys KEDA's Temporal scaler reads (keda.sh/docs/2.17-2.22/scalers/temporal). */
+/** The Temporal scaler's keys in the pinned KEDA (infra/crds/keda): trigger metadata and `<key>FromEnv`. */
+const TEMPORAL_SCALER = JSON.parse(readFileSync(path.join(CRDS, 'keda', 'temporal-scaler-2.20.json'), 'utf8')) as {
+  triggerMetadata: string[];
+  fromEnv: string[];
+  deprecated: string[];
+};
 const TEMPORAL_SCALER_KEYS = new Set([
-  'endpoint',
-  'endpointFromEnv',
-  'namespace',
-  'taskQueue',
-  'targetQueueSize',
-  'activationTargetQueueSize',
-  'queueTypes',
-  'workerDeploymentName',
-  'workerDeploymentBuildId',
-  'minConnectTimeout',
-  'unsafeSsl',
-  'tlsServerName',
-  'apiKeyFromEnv',
+  ...TEMPORAL_SCALER.triggerMetadata,
+  ...TEMPORAL_SCALER.fromEnv.map((k) => `${k}FromEnv`),
 ]);
+
+/** API groups of the Temporal Worker Controller's kinds (validated against infra/crds). */
+const TEMPORAL_API = 'temporal.io/v1alpha1';
 
 const KUSTOMIZATIONS = [
   'k8s/base',
@@ -125,13 +125,18 @@ const KUSTOMIZATIONS = [
   'k8s/overlays/dev',
   'k8s/overlays/prod',
   'k8s/overlays/prod/orchestration',
+  'k8s/overlays/prod/worker-controller',
 ];
 
 /** The orchestration kustomizations are applied next to these, whose ConfigMap their pods load. */
 const APPLIED_WITH: Record<string, string> = {
   'k8s/base/orchestration': 'k8s/base',
   'k8s/overlays/prod/orchestration': 'k8s/overlays/prod',
+  'k8s/overlays/prod/worker-controller': 'k8s/overlays/prod',
 };
+
+/** Workloads whose pods run a worker: built-in ones and the Worker Controller's. */
+const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'WorkerDeployment'];
 
 let rendered: Promise<Map<string, Render>> | undefined;
 /** Every kustomization rendered once per run (kustomize builds run in parallel). */
@@ -160,7 +165,7 @@ const podSpecOf = (r: Obj): Obj | undefined => {
 function workerContainers(render: Render): Container[] {
   const out: Container[] = [];
   for (const workload of render.resources) {
-    if (!['Deployment', 'StatefulSet'].includes(asStr(workload.kind) ?? '')) continue;
+    if (!WORKLOAD_KINDS.includes(asStr(workload.kind) ?? '')) continue;
     const podSpec = podSpecOf(workload);
     if (!podSpec) continue;
     for (const container of asArr(podSpec.containers).filter(isObj)) {
@@ -196,6 +201,18 @@ const temporalTriggers = (r: Obj): Obj[] =>
     .filter(isObj)
     .filter((t) => t.type === 'temporal');
 
+/** The ScaledObjects a WorkerResourceTemplate has the Worker Controller render, one per build. */
+const templatedScaledObjects = (r: Obj): Obj[] => {
+  if (r.kind !== 'WorkerResourceTemplate') return [];
+  const spec = asObj(r.spec);
+  const template = asObj(spec.template);
+  if (template.kind !== 'ScaledObject') return [];
+  const ref = asObj(spec.temporalWorkerDeploymentRef ?? spec.workerDeploymentRef);
+  return [
+    { ...template, metadata: { name: `${text(asObj(r.metadata).name)}-<build>`, templatedFor: ref.name ?? null } },
+  ];
+};
+
 // ---- Kubernetes ---------------------------------------------------------------------------------
 
 describe('Kubernetes manifests', () => {
@@ -229,14 +246,35 @@ describe('Kubernetes manifests', () => {
   });
 
   it('built-in kinds validate strictly against the Kubernetes schemas', async () => {
-    const sets = all().map((r) => ({ label: r.name, resources: r.resources.filter((x) => x.apiVersion !== KEDA_API) }));
+    const sets = all().map((r) => ({
+      label: r.name,
+      resources: [
+        ...r.resources.filter((x) => x.apiVersion !== KEDA_API && x.apiVersion !== TEMPORAL_API),
+        // The pod template a WorkerDeployment embeds is a core/v1 PodTemplateSpec.
+        ...r.resources
+          .filter((x) => x.kind === 'WorkerDeployment')
+          .map((x) => ({
+            apiVersion: 'v1',
+            kind: 'PodTemplate',
+            metadata: { name: `${text(asObj(x.metadata).name)}-template` },
+            template: asObj(x.spec).template ?? null,
+          })),
+      ],
+    }));
     const runs = K8S_VERSIONS.map((version) => validateBuiltins(sets, version));
     expect((await Promise.all(runs)).flat()).toEqual([]);
   });
 
   it('KEDA kinds validate against the KEDA CRD schemas', () => {
     const problems = all().flatMap((r) =>
-      r.resources
+      [
+        ...r.resources,
+        // The controller fills in scaleTargetRef per build.
+        ...r.resources.flatMap(templatedScaledObjects).map((so) => ({
+          ...so,
+          spec: { ...asObj(so.spec), scaleTargetRef: { name: `${text(asObj(so.metadata).templatedFor)}-build` } },
+        })),
+      ]
         .filter((x) => x.apiVersion === KEDA_API)
         .map(validateKeda)
         .filter((p): p is string => p !== undefined)
@@ -246,14 +284,44 @@ describe('Kubernetes manifests', () => {
     expect(all().flatMap((r) => r.resources.filter((x) => x.kind === 'ScaledObject')).length).toBeGreaterThan(0);
   });
 
+  it('Worker Controller kinds validate against the vendored CRDs (infra/crds)', async () => {
+    const custom = all().flatMap((r) => r.resources.filter((x) => x.apiVersion === TEMPORAL_API));
+    expect(custom.map(kindOf)).toEqual(
+      expect.arrayContaining([
+        'Connection/claudomator',
+        'WorkerDeployment/claudomator-orchestration',
+        'WorkerResourceTemplate/claudomator-orchestration-scaling',
+      ]),
+    );
+    expect(await validateCustomResources(custom)).toEqual([]);
+  });
+
+  it('KEDA-owned workloads set no replica count (an apply would reset what KEDA scaled)', () => {
+    const problems: string[] = [];
+    for (const r of all()) {
+      for (const workload of r.resources.filter((x) => WORKLOAD_KINDS.includes(text(x.kind)))) {
+        if (asObj(workload.spec).replicas !== undefined)
+          problems.push(`${r.name}: ${kindOf(workload)}: spec.replicas is set; KEDA owns it`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it('Temporal triggers use only the scaler’s keys, the role’s queue and namespace, and an existing target', () => {
     const problems: string[] = [];
     for (const r of all()) {
       const companion = renders.get(APPLIED_WITH[r.name.replace(/^infra\//, '')] ?? '');
       const config = asObj([...r.resources, ...(companion?.resources ?? [])].find((x) => x.kind === 'ConfigMap')?.data);
-      for (const so of r.resources.filter((x) => x.kind === 'ScaledObject')) {
+      const scaled = [
+        ...r.resources.filter((x) => x.kind === 'ScaledObject'),
+        ...r.resources.flatMap(templatedScaledObjects),
+      ];
+      for (const so of scaled) {
         const where = `${r.name}: ${kindOf(so)}`;
-        const target = asObj(asObj(so.spec).scaleTargetRef);
+        const templated = asObj(so.metadata).templatedFor !== undefined;
+        const target = templated
+          ? { kind: 'WorkerDeployment', name: asObj(so.metadata).templatedFor }
+          : asObj(asObj(so.spec).scaleTargetRef);
         const targetKind = asStr(target.kind) ?? 'Deployment';
         const workload = r.resources.find((x) => x.kind === targetKind && asObj(x.metadata).name === target.name);
         if (!workload)
@@ -272,7 +340,14 @@ describe('Kubernetes manifests', () => {
           if (config[queue] !== undefined && meta.taskQueue !== config[queue]) {
             problems.push(`${at}.taskQueue: "${text(meta.taskQueue)}" is not ${queue} "${text(config[queue])}"`);
           }
-          if (config.TEMPORAL_NAMESPACE !== undefined && meta.namespace !== config.TEMPORAL_NAMESPACE) {
+          if (templated) {
+            // The controller fills in these three per build; it rejects any other value.
+            for (const key of ['namespace', 'workerDeploymentName', 'workerDeploymentBuildId']) {
+              if (meta[key] !== '') problems.push(`${at}.${key}: must be '' (the Worker Controller sets it per build)`);
+            }
+            if (Object.keys(asObj(asObj(so.spec).scaleTargetRef)).length > 0)
+              problems.push(`${where}: spec.scaleTargetRef must be {} (the Worker Controller sets it per build)`);
+          } else if (config.TEMPORAL_NAMESPACE !== undefined && meta.namespace !== config.TEMPORAL_NAMESPACE) {
             problems.push(
               `${at}.namespace: "${text(meta.namespace)}" is not TEMPORAL_NAMESPACE "${text(config.TEMPORAL_NAMESPACE)}"`,
             );
@@ -280,8 +355,13 @@ describe('Kubernetes manifests', () => {
           const types = text(meta.queueTypes ?? 'workflow').split(',');
           const wanted = role === 'agents' ? ['activity'] : ['workflow', 'activity'];
           if (wanted.some((t) => !types.includes(t))) problems.push(`${at}.queueTypes: needs ${wanted.join(',')}`);
-          if (meta.workerDeploymentBuildId !== undefined && meta.workerDeploymentName === undefined) {
-            problems.push(`${at}: workerDeploymentBuildId without workerDeploymentName`);
+          if ((meta.workerDeploymentBuildId === undefined) !== (meta.workerDeploymentName === undefined)) {
+            problems.push(
+              `${at}: workerDeploymentName and workerDeploymentBuildId go together (KEDA rejects one alone)`,
+            );
+          }
+          for (const key of TEMPORAL_SCALER.deprecated) {
+            if (meta[key] !== undefined) problems.push(`${at}.${key}: deprecated in KEDA 2.20, gone in 2.21`);
           }
           if (
             config.TEMPORAL_NAMESPACE !== 'default' &&
@@ -294,27 +374,107 @@ describe('Kubernetes manifests', () => {
         const min = Number(asObj(so.spec).minReplicaCount ?? 0);
         if (role === 'agents' && min < 1)
           problems.push(`${where}: spec.minReplicaCount must keep at least one agent host`);
-        if (role === 'orchestration' && min !== 0)
+        // Plain per-build Deployments scale to zero (claudomator agents and story show answer from
+        // Postgres then); the Worker Controller needs a polling worker per build to register it.
+        if (role === 'orchestration' && !templated && min !== 0)
           problems.push(`${where}: spec.minReplicaCount: orchestration scales to zero`);
+        if (templated && min < 1)
+          problems.push(`${where}: spec.minReplicaCount must be 1 or more under the Worker Controller`);
       }
     }
     expect(problems).toEqual([]);
   });
 
-  it('authenticationRefs name a TriggerAuthentication that is deployed with them', () => {
+  it('agent egress is limited by a NetworkPolicy that keeps private ranges and the metadata endpoint out', () => {
+    const problems: string[] = [];
+    for (const r of all().filter((x) => x.resources.some((y) => y.kind === 'StatefulSet'))) {
+      const policy = r.resources.find(
+        (x) =>
+          x.kind === 'NetworkPolicy' &&
+          asObj(asObj(asObj(x.spec).podSelector).matchLabels)['app.kubernetes.io/component'] === 'agents',
+      );
+      if (!policy) {
+        problems.push(`${r.name}: no NetworkPolicy selects the agent hosts`);
+        continue;
+      }
+      const spec = asObj(policy.spec);
+      if (!asArr(spec.policyTypes).includes('Egress'))
+        problems.push(`${r.name}: ${kindOf(policy)}: policyTypes lacks Egress`);
+      for (const rule of asArr(spec.egress).filter(isObj)) {
+        for (const peer of asArr(rule.to).filter(isObj)) {
+          const block = asObj(peer.ipBlock);
+          if (block.cidr === '0.0.0.0/0' && !asArr(block.except).includes('169.254.0.0/16'))
+            problems.push(
+              `${r.name}: ${kindOf(policy)}: an egress to 0.0.0.0/0 must except 169.254.0.0/16 (cloud metadata)`,
+            );
+        }
+        if (asArr(rule.to).length === 0)
+          problems.push(`${r.name}: ${kindOf(policy)}: an egress rule without 'to' allows everything`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the Worker Controller runs the same orchestration pod as the plain manifests', () => {
+    const plain = asObj(render('k8s/base/orchestration').resources.find((x) => x.kind === 'Deployment'));
+    const managed = asObj(
+      render('k8s/overlays/prod/worker-controller').resources.find((x) => x.kind === 'WorkerDeployment'),
+    );
+    const podOf = (w: Obj): Obj => {
+      const template = structuredClone(asObj(asObj(w.spec).template));
+      const container = asObj(asArr(asObj(template.spec).containers)[0]);
+      delete container.image;
+      return { spec: template.spec ?? null, annotations: asObj(template.metadata).annotations ?? null };
+    };
+    expect(podOf(managed)).toEqual(podOf(plain));
+    const spec = asObj(managed.spec);
+    expect(spec.replicas, 'WorkerDeployment spec.replicas: KEDA owns it').toBeUndefined();
+    const connection = asObj(
+      render('k8s/overlays/prod/worker-controller').resources.find((x) => x.kind === 'Connection'),
+    );
+    const config = asObj(render('k8s/overlays/prod').resources.find((x) => x.kind === 'ConfigMap')?.data);
+    expect(asObj(connection.spec).hostPort, 'Connection spec.hostPort vs TEMPORAL_ADDRESS').toBe(
+      config.TEMPORAL_ADDRESS,
+    );
+    expect(asObj(spec.workerOptions).temporalNamespace, 'workerOptions.temporalNamespace').toBe(
+      config.TEMPORAL_NAMESPACE,
+    );
+    const so = templatedScaledObjects(
+      asObj(render('k8s/overlays/prod/worker-controller').resources.find((x) => x.kind === 'WorkerResourceTemplate')),
+    )[0];
+    expect(asObj(temporalTriggers(asObj(so))[0]?.metadata).endpoint, 'ScaledObject template endpoint').toBe(
+      asObj(connection.spec).hostPort,
+    );
+  });
+
+  it('KEDA reads the backlog with its own key: authenticationRefs name a TriggerAuthentication on a Secret of its own', () => {
     const prodAuth = render('k8s/overlays/prod').resources.filter((x) => x.kind === 'TriggerAuthentication');
     const names = new Set(prodAuth.map((x) => asObj(x.metadata).name));
-    const problems = [render('k8s/overlays/prod'), render('k8s/overlays/prod/orchestration')].flatMap((r) =>
-      r.resources
-        .filter((x) => x.kind === 'ScaledObject')
-        .flatMap((so) => temporalTriggers(so).map((t) => asStr(asObj(t.authenticationRef).name)))
-        .filter((name) => name !== undefined && !names.has(name))
-        .map((name) => `${r.name}: authenticationRef ${name} is not a TriggerAuthentication of k8s/overlays/prod`),
-    );
+    const releases = ['k8s/overlays/prod', 'k8s/overlays/prod/orchestration', 'k8s/overlays/prod/worker-controller'];
+    const refs = releases
+      .map(render)
+      .flatMap((r) =>
+        [...r.resources.filter((x) => x.kind === 'ScaledObject'), ...r.resources.flatMap(templatedScaledObjects)]
+          .flatMap((so) => temporalTriggers(so).map((t) => asStr(asObj(t.authenticationRef).name)))
+          .map((name) => ({ render: r.name, name })),
+      );
+    expect(refs.length).toBeGreaterThanOrEqual(3);
+    const problems = refs
+      .filter(({ name }) => name === undefined || !names.has(name))
+      .map(
+        ({ render: r, name }) =>
+          `${r}: authenticationRef ${String(name)} is not a TriggerAuthentication of k8s/overlays/prod`,
+      );
     expect(problems).toEqual([]);
     for (const auth of prodAuth) {
-      for (const ref of asArr(asObj(auth.spec).secretTargetRef).filter(isObj)) {
-        expect(ref.name, `${kindOf(auth)}: secretTargetRef.name`).toBe('claudomator-secrets');
+      const refsOf = asArr(asObj(auth.spec).secretTargetRef).filter(isObj);
+      expect(
+        refsOf.map((ref) => ref.parameter),
+        `${kindOf(auth)}: secretTargetRef.parameter`,
+      ).toEqual(['apiKey']);
+      for (const ref of refsOf) {
+        // The workers' Secret holds a key that may start and signal workflows: KEDA gets its own.
+        expect(ref.name, `${kindOf(auth)}: secretTargetRef.name`).not.toBe('claudomator-secrets');
       }
     }
   });
@@ -365,6 +525,24 @@ describe('Kubernetes manifests', () => {
             problems.push(`${where}: ${probe} must GET ${wanted} on port health`);
         }
         if (role === 'agents') {
+          // A drain as long as the longest run: scale-in and rollouts never cut one.
+          const timeout = asStr(env.get('CLAUDOMATOR_DEFAULT_TIMEOUT')?.value) ?? '2h';
+          if (!grace || durationMs(grace, where) < durationMs(timeout, where))
+            problems.push(
+              `${where}: env CLAUDOMATOR_SHUTDOWN_GRACE (${String(grace)}) must be at least CLAUDOMATOR_DEFAULT_TIMEOUT (${timeout}): a stop would cut runs`,
+            );
+          // Agents under their own uid: the worker may switch users, and drops every other capability.
+          const uid = Number(asStr(env.get('CLAUDOMATOR_AGENT_UID')?.value));
+          if (!Number.isInteger(uid) || uid < 1)
+            problems.push(`${where}: env CLAUDOMATOR_AGENT_UID must be a non-root uid`);
+          const caps = asObj(asObj(container.securityContext).capabilities);
+          if (text(caps.drop) !== '["ALL"]') problems.push(`${where}: securityContext.capabilities.drop must be [ALL]`);
+          for (const cap of ['SETUID', 'SETGID', 'CHOWN', 'KILL']) {
+            if (!asArr(caps.add).includes(cap))
+              problems.push(`${where}: securityContext.capabilities.add needs ${cap}`);
+          }
+          if (asObj(container.securityContext).allowPrivilegeEscalation !== false)
+            problems.push(`${where}: securityContext.allowPrivilegeEscalation must be false`);
           if (workload.kind !== 'StatefulSet')
             problems.push(`${where}: agent hosts run as a StatefulSet (stable host id and volume)`);
           const hostId = asObj(asObj(env.get('CLAUDOMATOR_HOST_ID')?.valueFrom).fieldRef).fieldPath;
@@ -414,7 +592,7 @@ describe('Kubernetes manifests', () => {
     const problems: string[] = [];
     for (const r of all()) {
       const pdbs = r.resources.filter((x) => x.kind === 'PodDisruptionBudget');
-      for (const workload of r.resources.filter((x) => ['Deployment', 'StatefulSet'].includes(text(x.kind)))) {
+      for (const workload of r.resources.filter((x) => WORKLOAD_KINDS.includes(text(x.kind)))) {
         const labels = asObj(asObj(asObj(asObj(workload.spec).template).metadata).labels);
         const covered = pdbs.some((pdb) =>
           Object.entries(asObj(asObj(asObj(pdb.spec).selector).matchLabels)).every(([k, v]) => labels[k] === v),
@@ -482,6 +660,20 @@ describe('Kubernetes manifests', () => {
     const so = structuredClone(asObj(render('k8s/overlays/dev').resources.find((x) => x.kind === 'ScaledObject')));
     asObj(so.spec).minReplicaCount = 'none';
     expect(validateKeda(so)).toContain('minReplicaCount must be integer');
+
+    const wd = structuredClone(
+      asObj(render('k8s/overlays/prod/worker-controller').resources.find((x) => x.kind === 'WorkerDeployment')),
+    );
+    asObj(asObj(wd.spec).rollout).strategy = 'Eventually';
+    asObj(asObj(wd.spec).sunset).scaleDownDelay = '1h';
+    const crdErrors = (await validateCustomResources([wd])).join('\n');
+    expect(crdErrors).toMatch(/spec\.rollout\.strategy: 'Eventually' is not one of/);
+    expect(crdErrors).toMatch(
+      /spec\.sunset: Additional properties are not allowed \('scaleDownDelay' was unexpected\)/,
+    );
+    expect(
+      await validateCustomResources([{ apiVersion: TEMPORAL_API, kind: 'WorkerPool', metadata: { name: 'x' } }]),
+    ).toEqual(['WorkerPool/x: no vendored CRD in infra/crds for temporal.io/v1alpha1 WorkerPool']);
   });
 });
 

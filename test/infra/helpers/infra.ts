@@ -202,3 +202,100 @@ export function findKey(value: Json | undefined, key: string): Json[] {
   walk(value);
   return out;
 }
+
+// ---- Custom resources against vendored CRDs -----------------------------------------------------
+
+export const CRDS = path.join(INFRA, 'crds');
+
+const CRD_SCRIPT = `
+import json, sys, yaml
+from jsonschema import Draft7Validator
+
+def strict(node):
+    """A CRD's openAPIV3Schema as JSON Schema, with unknown fields rejected (kubectl's strict
+    field validation) wherever the CRD neither preserves unknown fields nor declares a map."""
+    if isinstance(node, list):
+        return [strict(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict(v) for k, v in node.items() if k != "nullable" and not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+    if "properties" in node and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+crds, resources = json.loads(sys.argv[1]), json.load(sys.stdin)
+schemas = {}
+for path in crds:
+    with open(path) as f:
+        for doc in yaml.safe_load_all(f):
+            if not doc:
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                key = spec["group"] + "/" + version["name"] + "/" + spec["names"]["kind"]
+                schemas[key] = Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+out = []
+for r in resources:
+    key = str(r.get("apiVersion")) + "/" + str(r.get("kind"))
+    v = schemas.get(key)
+    if v is None:
+        out.append([None])
+        continue
+    out.append(sorted(
+        ".".join(str(p) for p in e.absolute_path) + ": " + e.message.split("\\n")[0]
+        for e in v.iter_errors(r)
+    ))
+print(json.dumps(out))
+`;
+
+/**
+ * Validates custom resources against the vendored CRDs in infra/crds (jsonschema from .tools/infra,
+ * strict about unknown fields). Returns one message per problem; a kind no vendored CRD defines is
+ * reported as such.
+ */
+export async function validateCustomResources(resources: Obj[]): Promise<string[]> {
+  const crds = await listFiles(CRDS, ['.yaml']);
+  const child = execFile(tool('python'), ['-c', CRD_SCRIPT, JSON.stringify(crds)], { maxBuffer: 32 * 1024 * 1024 });
+  const output = new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`CRD validation failed: ${stderr}`))));
+  });
+  child.stdin?.end(JSON.stringify(resources));
+  const results = JSON.parse(await output) as Array<string[] | [null]>;
+  return results.flatMap((errors, i) => {
+    const r = resources[i] ?? {};
+    if (errors[0] === null)
+      return [`${kindOf(r)}: no vendored CRD in infra/crds for ${text(r.apiVersion)} ${text(r.kind)}`];
+    return (errors as string[]).map((e) => `${kindOf(r)}: ${e}`);
+  });
+}
+
+/** The names a tool binary from .tools/infra/bin answers to. */
+export function infraTool(name: 'helm' | 'hadolint' | 'docker-compose'): string {
+  const file = path.join(TOOLS, name);
+  if (!existsSync(file)) {
+    throw new Error(`${rel(file)} is missing: run \`bash scripts/install-tools.sh\` (installs the infra validators)`);
+  }
+  return file;
+}
+
+/** Runs a tool; resolves with its exit code and output instead of throwing on a non-zero exit. */
+export async function runTool(
+  file: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(file, args, { maxBuffer: 64 * 1024 * 1024, ...options }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: Error & { code?: number | string; stdout?: string; stderr?: string }) => ({
+      code: typeof err.code === 'number' ? err.code : 1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? err.message,
+    }),
+  );
+}
