@@ -25,6 +25,7 @@ import {
   asObj,
   asStr,
   findKey,
+  infraTool,
   isObj,
   kindOf,
   kustomize,
@@ -33,6 +34,7 @@ import {
   parseYamlStream,
   readYaml,
   rel,
+  runTool,
   text,
   terraformResources,
   validateBuiltins,
@@ -814,6 +816,31 @@ describe('docker compose', () => {
     expect(problems).toEqual([]);
   });
 
+  it('docker compose (the real tool) accepts the file', async () => {
+    const result = await runTool(infraTool('docker-compose'), ['-f', composeFile, 'config', '--quiet'], {
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(result.stderr, `docker compose config ${rel(composeFile)}`).toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it('docker compose rejects a broken file (so a pass means something)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-compose-'));
+    try {
+      const broken = path.join(dir, 'compose.yaml');
+      const source = await readFile(composeFile, 'utf8');
+      await writeFile(broken, source.replace('stop_grace_period: 125m', 'stop_grace_period: when-done'));
+      const result = await runTool(infraTool('docker-compose'), ['-f', broken, 'config', '--quiet'], {
+        cwd: path.dirname(composeFile),
+        env: { PATH: process.env.PATH ?? '' },
+      });
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/stop_grace_period|when-done/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('every YAML file under infra/ parses', async () => {
     const files = await listFiles(INFRA, ['.yaml', '.yml']);
     for (const file of files) await expect(readYaml(file), rel(file)).resolves.toBeDefined();
@@ -1026,8 +1053,51 @@ describe('Dockerfile', () => {
       expect(source, `${rel(file)}: npm install of ${pkg}`).toMatch(new RegExp(`"${pkg}@\\$\\{\\w+_VERSION\\}"`));
     }
     const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as Obj;
-    const locked = asObj(asObj(lock.packages)['node_modules/@anthropic-ai/claude-code']).version;
-    expect(args.get('CLAUDE_CODE_VERSION'), 'ARG CLAUDE_CODE_VERSION vs package-lock.json').toBe(locked);
+    const locked = (pkg: string) => asObj(asObj(lock.packages)[`node_modules/${pkg}`]).version;
+    expect(args.get('CLAUDE_CODE_VERSION'), 'ARG CLAUDE_CODE_VERSION vs package-lock.json').toBe(
+      locked('@anthropic-ai/claude-code'),
+    );
+    expect(args.get('GEMINI_CLI_VERSION'), 'ARG GEMINI_CLI_VERSION vs package-lock.json').toBe(
+      locked('@google/gemini-cli'),
+    );
+    expect(args.get('CODEX_VERSION'), 'ARG CODEX_VERSION vs package-lock.json').toBe(locked('@openai/codex'));
+  });
+
+  it('hadolint (the real linter) passes the Dockerfile', async () => {
+    const result = await runTool(infraTool('hadolint'), [file]);
+    expect(result.stdout + result.stderr, 'hadolint infra/docker/Dockerfile').toBe('');
+    expect(result.code).toBe(0);
+  });
+
+  it('hadolint fails a broken Dockerfile (so a pass means something)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-hadolint-'));
+    try {
+      const broken = path.join(dir, 'Dockerfile');
+      await writeFile(broken, 'FROM node:latest\nRUN cd /app && npm ci\n');
+      const result = await runTool(infraTool('hadolint'), [broken]);
+      expect(result.code).not.toBe(0);
+      expect(result.stdout).toMatch(/DL3007/); // the latest tag
+      expect(result.stdout).toMatch(/DL3003/); // cd instead of WORKDIR
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the agents image has the agent user the manifests run agents as, and git trusts its checkouts', async () => {
+    const source = await readFile(file, 'utf8');
+    expect(source).toMatch(/useradd --uid 10001 --gid 10001 /);
+    expect(source).toMatch(/git config --system --add safe\.directory '\*'/);
+    const uids = new Set<string>();
+    for (const r of (await renderAll()).values()) {
+      for (const { container, role } of workerContainers(r)) {
+        if (role !== 'agents') continue;
+        const uid = asArr(container.env)
+          .filter(isObj)
+          .find((e) => e.name === 'CLAUDOMATOR_AGENT_UID')?.value;
+        uids.add(text(uid));
+      }
+    }
+    expect([...uids]).toEqual(['10001']);
   });
 
   it('keeps dependencies, builds and secrets out of the build context', async () => {
