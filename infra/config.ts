@@ -41,8 +41,7 @@ export const ENV_VARS = {
   CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
   TEMPORAL_DEPLOYMENT_NAME:
     'Worker Deployment name set by the Temporal Worker Controller; used when CLAUDOMATOR_DEPLOYMENT_NAME is unset',
-  TEMPORAL_WORKER_BUILD_ID:
-    'Build id set by the Temporal Worker Controller; used when CLAUDOMATOR_BUILD_ID is unset',
+  TEMPORAL_WORKER_BUILD_ID: 'Build id set by the Temporal Worker Controller; used when CLAUDOMATOR_BUILD_ID is unset',
   CLAUDOMATOR_AGENT_ENV_PASSTHROUGH:
     'Extra environment variable names passed to agent processes, comma-separated; NAME_* passes a prefix',
   CLAUDOMATOR_AGENT_UID:
@@ -56,6 +55,7 @@ export const ENV_VARS = {
   CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
   CLAUDOMATOR_WORKFLOW_BUNDLE:
     'Prebuilt workflow bundle a worker loads (default dist/workflow-bundle.js when current, else bundle from source)',
+  ECS_AGENT_URI: 'Set by Amazon ECS in each task: agent hosts there protect their task from scale-in while agents run',
   TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
   TEMPORAL_TEST_SERVER_PATH:
     'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
@@ -129,6 +129,8 @@ export interface Config {
    * `home` are handed to it before each run, and agents cannot read the worker's /proc environment.
    */
   agentUser: AgentUser | undefined;
+  /** Amazon ECS's agent endpoint of this task (ECS_AGENT_URI), for scale-in protection; undefined elsewhere. */
+  ecsAgentUri: string | undefined;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
@@ -359,6 +361,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       ),
     ),
     agentUser,
+    ecsAgentUri: parse('ECS_AGENT_URI', undefined as string | undefined, 'an http(s) URL', (raw) =>
+      /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined,
+    ),
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };

@@ -20,6 +20,7 @@ import { killOrphanedRuns } from '../activities/process.js';
 import { createWorkers, runsAgents, runsOrchestration, type CreatedWorker } from './factory.js';
 import { checkReadiness, startHealthServer, type HealthServer } from './health-server.js';
 import { agentUserProblems } from './agent-user.js';
+import { ecsTaskProtection } from './task-protection.js';
 import { installRuntime, workerLogger } from './runtime.js';
 
 export interface WorkerProcess {
@@ -100,6 +101,21 @@ export async function startWorker(
       const orphans = await killOrphanedRuns(config.hostId, 5_000);
       if (orphans.length > 0)
         logger.warn('Killed agent processes left by a dead worker', { host: config.hostId, pids: orphans });
+    }
+
+    if (runsAgents(role) && config.ecsAgentUri) {
+      // On ECS a task with runs in flight is protected from scale-in and deployments (worker/task-protection.ts).
+      const protection = ecsTaskProtection(config.ecsAgentUri, config.defaultTimeoutMs + 10 * 60_000, logger);
+      const inFlight = new Map<string, number>();
+      for (const { kind, taskQueue, worker } of workers) {
+        if (kind === 'orchestration') continue;
+        const subscription = worker.numInFlightActivities$.subscribe((n) => {
+          inFlight.set(taskQueue, n);
+          protection.update([...inFlight.values()].reduce((a, b) => a + b, 0));
+        });
+        cleanup.push(async () => subscription.unsubscribe());
+      }
+      cleanup.push(() => protection.stop());
     }
 
     let draining = false;

@@ -107,7 +107,7 @@ const SECRET_VARS = new Set(['DATABASE_URL', 'TEMPORAL_API_KEY', ...AGENT_CREDEN
 /** The Kubernetes versions the manifests must be valid for: the oldest supported and the newest. */
 const K8S_VERSIONS = ['1.31.0', '1.37.0'];
 
-/** The Temporal scaler's keys in the pinned KEDA (infra/crds/keda): trigger metadata and `<key>FromEnv`. */
+/** The Temporal scaler's keys in the pinned KEDA (infra/schemas/keda): trigger metadata and `<key>FromEnv`. */
 const TEMPORAL_SCALER = JSON.parse(readFileSync(path.join(CRDS, 'keda', 'temporal-scaler-2.20.json'), 'utf8')) as {
   triggerMetadata: string[];
   fromEnv: string[];
@@ -118,7 +118,7 @@ const TEMPORAL_SCALER_KEYS = new Set([
   ...TEMPORAL_SCALER.fromEnv.map((k) => `${k}FromEnv`),
 ]);
 
-/** API groups of the Temporal Worker Controller's kinds (validated against infra/crds). */
+/** API groups of the Temporal Worker Controller's kinds (validated against infra/schemas). */
 const TEMPORAL_API = 'temporal.io/v1alpha1';
 
 const KUSTOMIZATIONS = [
@@ -272,7 +272,7 @@ describe('Kubernetes manifests', () => {
       [
         ...r.resources,
         // The controller fills in scaleTargetRef per build.
-        ...r.resources.flatMap(templatedScaledObjects).map((so) => ({
+        ...r.resources.flatMap(templatedScaledObjects).map((so): Obj => ({
           ...so,
           spec: { ...asObj(so.spec), scaleTargetRef: { name: `${text(asObj(so.metadata).templatedFor)}-build` } },
         })),
@@ -286,7 +286,7 @@ describe('Kubernetes manifests', () => {
     expect(all().flatMap((r) => r.resources.filter((x) => x.kind === 'ScaledObject')).length).toBeGreaterThan(0);
   });
 
-  it('Worker Controller kinds validate against the vendored CRDs (infra/crds)', async () => {
+  it('Worker Controller kinds validate against the vendored CRDs (infra/schemas)', async () => {
     const custom = all().flatMap((r) => r.resources.filter((x) => x.apiVersion === TEMPORAL_API));
     expect(custom.map(kindOf)).toEqual(
       expect.arrayContaining([
@@ -675,7 +675,7 @@ describe('Kubernetes manifests', () => {
     );
     expect(
       await validateCustomResources([{ apiVersion: TEMPORAL_API, kind: 'WorkerPool', metadata: { name: 'x' } }]),
-    ).toEqual(['WorkerPool/x: no vendored CRD in infra/crds for temporal.io/v1alpha1 WorkerPool']);
+    ).toEqual(['WorkerPool/x: no vendored CRD in infra/schemas for temporal.io/v1alpha1 WorkerPool']);
   });
 });
 

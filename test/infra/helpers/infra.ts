@@ -205,7 +205,7 @@ export function findKey(value: Json | undefined, key: string): Json[] {
 
 // ---- Custom resources against vendored CRDs -----------------------------------------------------
 
-export const CRDS = path.join(INFRA, 'crds');
+export const CRDS = path.join(INFRA, 'schemas');
 
 const CRD_SCRIPT = `
 import json, sys, yaml
@@ -251,7 +251,7 @@ print(json.dumps(out))
 `;
 
 /**
- * Validates custom resources against the vendored CRDs in infra/crds (jsonschema from .tools/infra,
+ * Validates custom resources against the vendored CRDs in infra/schemas (jsonschema from .tools/infra,
  * strict about unknown fields). Returns one message per problem; a kind no vendored CRD defines is
  * reported as such.
  */
@@ -270,7 +270,7 @@ export async function validateCustomResources(resources: Obj[]): Promise<string[
   return results.flatMap((errors, i) => {
     const r = resources[i] ?? {};
     if (errors[0] === null)
-      return [`${kindOf(r)}: no vendored CRD in infra/crds for ${text(r.apiVersion)} ${text(r.kind)}`];
+      return [`${kindOf(r)}: no vendored CRD in infra/schemas for ${text(r.apiVersion)} ${text(r.kind)}`];
     return (errors as string[]).map((e) => `${kindOf(r)}: ${e}`);
   });
 }
