@@ -4,9 +4,9 @@ prebuilt CDK Terrain provider package (PyPI `cdktn-provider-<name>`), whose bind
 from the provider's published schema and name the provider version they were made from. The output
 is vendored in infra/schemas/terraform/ and test/infra checks the .tf files against it offline.
 
-    pip download --no-deps -d /tmp/p cdktn-provider-google==21.1.0
-    python3 scripts/vendor-terraform-schema.py /tmp/p/cdktn_provider_google-21.1.0-py3-none-any.whl \\
-      google_cloud_run_v2_worker_pool google_service_account … > infra/schemas/terraform/google-8.7.0.json
+    pip download --no-deps -d /tmp/p cdktn-provider-aws==25.8.1
+    python3 scripts/vendor-terraform-schema.py /tmp/p/cdktn_provider_aws-25.8.1-py3-none-any.whl \\
+      aws_ecs_service aws_ecs_task_definition … data.aws_iam_policy_document > infra/schemas/terraform/aws-6.69.1.json
 """
 import ast
 import json
@@ -15,7 +15,7 @@ import sys
 import zipfile
 
 META = {"connection", "count", "depends_on", "for_each", "lifecycle", "provider", "provisioners"}
-DOC_LINK = re.compile(r"providers/([\w-]+)/([\w-]+)/([\d.]+)/docs/resources/[\w]+#(\w+) ")
+DOC_LINK = re.compile(r"providers/([\w-]+)/([\w-]+)/([\d.]+)/docs/(?:resources|data-sources)/[\w]+#(\w+) ")
 
 
 def classes_of(source):
@@ -55,16 +55,18 @@ def main():
     wheel, resources = sys.argv[1], sys.argv[2:]
     archive = zipfile.ZipFile(wheel)
     package = archive.namelist()[0].split("/")[0]
-    schema = {"resources": {}}
+    schema = {"resources": {}, "data": {}}
     for resource in resources:
-        module = resource.split("_", 1)[1]
+        kind = "data" if resource.startswith("data.") else "resources"
+        resource = resource.removeprefix("data.")
+        module = "data_" + resource if kind == "data" else resource.split("_", 1)[1]
         source = archive.read(f"{package}/{module}/__init__.py").decode()
         classes = classes_of(source)
-        config = next(name for name in classes if name.endswith("Config") and f"/{module}#" in source)
+        config = next(name for name in classes if name.endswith("Config"))
         link = DOC_LINK.search(source)
         schema["provider"] = f"{link.group(1)}/{link.group(2)}"
         schema["version"] = link.group(3)
-        schema["resources"][resource] = fields(classes[config], classes, {config})
+        schema[kind][resource] = fields(classes[config], classes, {config})
     schema["source"] = f"PyPI {archive.filename.split('/')[-1]}: CDK Terrain bindings generated from the provider's schema"
     json.dump(schema, sys.stdout, indent=1, sort_keys=True)
     print()

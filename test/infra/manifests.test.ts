@@ -25,6 +25,8 @@ import {
   asObj,
   asStr,
   findKey,
+  hclFormat,
+  hclParse,
   infraTool,
   isObj,
   kindOf,
@@ -35,12 +37,14 @@ import {
   readYaml,
   rel,
   runTool,
+  schemaProblems,
   text,
   terraformResources,
   validateBuiltins,
   validateCustomResources,
   validateKeda,
   type Obj,
+  type ProviderSchema,
   type Render,
 } from './helpers/infra.js';
 
@@ -848,13 +852,20 @@ describe('docker compose', () => {
   });
 });
 
-// ---- Terraform, Cloud Run, Helm -----------------------------------------------------------------
+// ---- Terraform ----------------------------------------------------------------------------------
 
-describe('Terraform, Cloud Run and Helm', () => {
+/** The modules whose providers have a vendored schema (infra/schemas/terraform), with that schema. */
+const SCHEMA_CHECKED: Record<string, string> = {
+  terraform: 'temporalcloud.json',
+  'serverless/ecs-fargate': 'aws-6.69.1.json',
+};
+
+describe('Terraform', () => {
+  let files: string[] = [];
   let parsed = new Map<string, { ok?: Obj; error?: string }>();
 
   beforeAll(async () => {
-    const files = [
+    files = [
       ...(await listFiles(path.join(INFRA, 'terraform'), ['.tf'])),
       ...(await listFiles(path.join(INFRA, 'serverless'), ['.tf'])),
     ];
@@ -862,15 +873,93 @@ describe('Terraform, Cloud Run and Helm', () => {
   });
 
   const body = (dir: string): Obj[] =>
-    [...parsed.entries()].filter(([f]) => f.startsWith(path.join(INFRA, dir))).map(([, p]) => asObj(p.ok));
+    [...parsed.entries()].filter(([f]) => f.startsWith(path.join(INFRA, dir) + path.sep)).map(([, p]) => asObj(p.ok));
 
-  it('every Terraform file parses', () => {
-    const problems = [...parsed.entries()].filter(([, p]) => p.error).map(([f, p]) => `${rel(f)}: ${p.error}`);
+  it('every file parses with HashiCorp’s HCL parser', async () => {
+    const problems: string[] = [];
+    for (const file of files) {
+      const result = await hclParse(file, await readFile(file, 'utf8'));
+      if (result.error) problems.push(result.error);
+    }
     expect(problems).toEqual([]);
-    expect(parsed.size).toBeGreaterThanOrEqual(5);
+    expect(files.length).toBeGreaterThanOrEqual(8);
+    // python-hcl2 reads the same files for the structural checks below.
+    expect([...parsed.entries()].filter(([, p]) => p.error).map(([f, p]) => `${rel(f)}: ${p.error}`)).toEqual([]);
   });
 
-  it('the Temporal Cloud namespace registers exactly claudomator’s search attributes', () => {
+  it('every file is formatted as terraform fmt formats it', async () => {
+    const problems: string[] = [];
+    for (const file of files) {
+      const source = await readFile(file, 'utf8');
+      if ((await hclFormat(source)) !== source) problems.push(`${rel(file)}: not formatted (terraform fmt)`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the parser and the formatter reject broken Terraform (so a pass means something)', async () => {
+    const broken = await hclParse('broken.tf', 'resource "temporalcloud_namespace" "x" {\n  name = \n}\n');
+    expect(broken.error).toMatch(/broken\.tf:2,\d+-3,1: Invalid expression/);
+    const unformatted = 'resource "aws_ecs_cluster" "x" {\n  name = "a"\n    setting {\n  name="b"\n  }\n}\n';
+    expect(await hclFormat(unformatted)).not.toBe(unformatted);
+    const result = await parseHcl([path.join(INFRA, 'terraform', 'main.tf')]);
+    expect(result.size).toBe(1);
+  });
+
+  it('resources use only arguments of the providers’ published schemas (infra/schemas/terraform)', async () => {
+    const problems: string[] = [];
+    let checked = 0;
+    for (const [dir, schemaFile] of Object.entries(SCHEMA_CHECKED)) {
+      const schema = JSON.parse(
+        await readFile(path.join(INFRA, 'schemas', 'terraform', schemaFile), 'utf8'),
+      ) as ProviderSchema;
+      const prefix = `${schema.provider.split('/')[1]}_`;
+      for (const parsedBody of body(dir)) {
+        const blocks: Array<['resources' | 'data', string, string, Obj]> = [
+          ...terraformResources(parsedBody).map(
+            ([t, n, b]) => ['resources', t, n, b] as ['resources', string, string, Obj],
+          ),
+          ...terraformResources({ resource: parsedBody.data ?? null }).map(
+            ([t, n, b]) => ['data', t, n, b] as ['data', string, string, Obj],
+          ),
+        ];
+        for (const [kind, type, name, b] of blocks) {
+          if (!type.startsWith(prefix)) continue;
+          const where = `infra/${dir}: ${kind === 'data' ? 'data.' : ''}${type}.${name}`;
+          const entry = schema[kind][type];
+          if (!entry) {
+            problems.push(`${where}: ${type} is not in ${schemaFile} (add it with scripts/vendor-terraform-schema.py)`);
+            continue;
+          }
+          checked++;
+          problems.push(...schemaProblems(where, b, entry));
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(12);
+  });
+
+  it('the schema check catches a misspelled or missing argument (so a pass means something)', async () => {
+    const schema = JSON.parse(
+      await readFile(path.join(INFRA, 'schemas', 'terraform', 'aws-6.69.1.json'), 'utf8'),
+    ) as ProviderSchema;
+    const service = schema.resources.aws_ecs_service ?? {};
+    const problems = schemaProblems(
+      'aws_ecs_service.x',
+      { cluster: 'c', desired_cout: 2, network_configuration: [{ subnet: ['s'] }] },
+      service,
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        "aws_ecs_service.x.desired_cout: not an argument of the provider's schema",
+        "aws_ecs_service.x.network_configuration[0].subnet: not an argument of the provider's schema",
+        "aws_ecs_service.x.network_configuration[0].subnets: required by the provider's schema",
+        "aws_ecs_service.x.name: required by the provider's schema",
+      ]),
+    );
+  });
+
+  it('the Temporal Cloud namespace registers exactly claudomator’s search attributes; KEDA gets its own read-only key', () => {
     const locals = body('terraform').flatMap((b) => asArr(b.locals).map(asObj));
     const declared = asObj(locals.find((l) => l.search_attributes)?.search_attributes);
     const expected = Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, k.type.toLowerCase()]));
@@ -883,91 +972,58 @@ describe('Terraform, Cloud Run and Helm', () => {
     const sa = resources.find(([type]) => type === 'temporalcloud_namespace_search_attribute')?.[2];
     expect(sa?.for_each, 'temporalcloud_namespace_search_attribute.for_each').toBe('${local.search_attributes}');
 
+    const accounts = new Map(
+      resources.filter(([type]) => type === 'temporalcloud_service_account').map(([, name, b]) => [name, b]),
+    );
+    const permissions = (name: string) => asArr(accounts.get(name)?.namespace_accesses).map((a) => asObj(a).permission);
+    expect(permissions('workers'), 'service account workers').toEqual(['write']);
+    expect(permissions('keda'), 'service account keda: it only reads backlogs').toEqual(['read']);
+
     const outputs = Object.assign({}, ...body('terraform').flatMap((b) => asArr(b.output).map(asObj))) as Obj;
     expect(Object.keys(outputs)).toEqual(
-      expect.arrayContaining(['temporal_address', 'temporal_namespace', 'temporal_api_key']),
+      expect.arrayContaining(['temporal_address', 'temporal_namespace', 'temporal_api_key', 'keda_api_key']),
     );
-    expect(asObj(outputs.temporal_api_key).sensitive, 'output temporal_api_key.sensitive').toBe(true);
+    for (const secret of ['temporal_api_key', 'keda_api_key']) {
+      expect(asObj(outputs[secret]).sensitive, `output ${secret}.sensitive`).toBe(true);
+    }
   });
 
-  it('the Cloud Run worker pool runs the orchestration role with known variables and referenced secrets', () => {
-    const resources = body('serverless').flatMap(terraformResources);
-    const pool = resources.find(([type]) => type === 'google_cloud_run_v2_worker_pool')?.[2];
-    expect(pool, 'infra/serverless: google_cloud_run_v2_worker_pool').toBeDefined();
-    const container = asObj(findKey(pool, 'containers').flatMap((c) => (Array.isArray(c) ? c : [c]))[0]);
-    expect(container.args).toEqual(['worker', '--role', 'orchestration']);
-    const env = new Map(asArr(container.env).map((e) => [text(asObj(e).name), asObj(e)]));
+  it('the ECS Fargate agent hosts run the agents role with known variables, referenced secrets and a stop that fits Fargate', () => {
+    const resources = body('serverless/ecs-fargate').flatMap(terraformResources);
+    const taskDefinition = resources.find(([type]) => type === 'aws_ecs_task_definition')?.[2];
+    expect(taskDefinition, 'infra/serverless/ecs-fargate: aws_ecs_task_definition').toBeDefined();
+    const locals = Object.assign(
+      {},
+      ...body('serverless/ecs-fargate').flatMap((b) => asArr(b.locals).map(asObj)),
+    ) as Obj;
+    const environment = asObj(locals.environment);
     const problems: string[] = [];
-    for (const name of env.keys()) {
-      if (!CLAUDOMATOR_VARS.has(name)) problems.push(`google_cloud_run_v2_worker_pool env ${name} is unknown`);
+    for (const name of Object.keys(environment)) {
+      if (!CLAUDOMATOR_VARS.has(name)) problems.push(`locals.environment.${name} is not a variable of infra/config.ts`);
     }
-    for (const name of REQUIRED_FOR_ROLE.orchestration) {
-      if (!env.has(name)) problems.push(`google_cloud_run_v2_worker_pool env ${name} is required`);
+    for (const name of REQUIRED_FOR_ROLE.agents) {
+      // The host id defaults to the task's hostname, unique per task; secrets come from secret_arns.
+      if (name === 'CLAUDOMATOR_HOST_ID' || SECRET_VARS.has(name)) continue;
+      if (environment[name] === undefined) problems.push(`locals.environment.${name} is required for agent hosts`);
     }
     for (const name of SECRET_VARS) {
-      if (env.get(name)?.value !== undefined)
-        problems.push(`google_cloud_run_v2_worker_pool env ${name}: inline value`);
+      if (environment[name] !== undefined)
+        problems.push(`locals.environment.${name}: a secret, pass it in secret_arns`);
     }
-    // Cloud Run sends SIGKILL 10s after SIGTERM.
-    const grace = durationMs(text(env.get('CLAUDOMATOR_SHUTDOWN_GRACE')?.value), 'CLAUDOMATOR_SHUTDOWN_GRACE');
-    if (grace >= 10_000)
-      problems.push('google_cloud_run_v2_worker_pool env CLAUDOMATOR_SHUTDOWN_GRACE must be under 10s');
+    // Fargate sends SIGKILL at most 120 s after SIGTERM; the worker must cancel (and checkpoint) before.
+    const definitions = text(taskDefinition?.container_definitions);
+    if (!/stopTimeout\s*=\s*120\b/.test(definitions)) problems.push('container_definitions: stopTimeout must be 120');
+    const grace = durationMs(text(environment.CLAUDOMATOR_SHUTDOWN_GRACE), 'CLAUDOMATOR_SHUTDOWN_GRACE');
+    if (grace + 10_000 > 120_000)
+      problems.push('CLAUDOMATOR_SHUTDOWN_GRACE must end 10 s before Fargate’s 120 s stop timeout');
+    if (environment.CLAUDOMATOR_AGENT_UID !== '10001')
+      problems.push('CLAUDOMATOR_AGENT_UID must be the image’s agent user');
+    if (!/command\s*=\s*\["worker", "--role", "agents"\]/.test(definitions))
+      problems.push('container_definitions: command must be [worker, --role, agents]');
+    const service = resources.find(([type]) => type === 'aws_ecs_service')?.[2];
+    if (service?.deployment_minimum_healthy_percent !== 100)
+      problems.push('aws_ecs_service.deployment_minimum_healthy_percent must be 100 (new hosts first)');
     expect(problems).toEqual([]);
-  });
-
-  it('the CREMA autoscaler config is a valid KEDA ScaledObject on the orchestration backlog', async () => {
-    const file = path.join(INFRA, 'serverless', 'cloud-run', 'crema.yaml');
-    // Terraform's templatefile() fills these in; sample values make the document checkable.
-    const source = (await readFile(file, 'utf8')).replace(/\$\{(\w+)\}/g, (_, name: string) =>
-      name === 'max_instances' ? '10' : `sample-${name.replaceAll('_', '-')}`,
-    );
-    const [doc] = parseYamlStream(source, rel(file));
-    const spec = asObj(doc?.spec);
-    const scaled = asArr(spec.scaledObjects).map((s, i) => ({
-      apiVersion: KEDA_API,
-      kind: 'ScaledObject',
-      metadata: { name: `crema-${i}` },
-      spec: asObj(asObj(s).spec),
-    }));
-    expect(scaled.length).toBe(1);
-    const problems = scaled.map((s) => validateKeda(s)).filter((p) => p !== undefined);
-    expect(problems, rel(file)).toEqual([]);
-    const trigger = asObj(temporalTriggers(asObj(scaled[0]))[0]?.metadata);
-    expect(trigger.taskQueue).toBe('claudomator');
-    expect(trigger.workerDeploymentName).toBe('claudomator');
-    expect(asObj(asObj(scaled[0]).spec).minReplicaCount).toBe(0);
-  });
-
-  it('the Helm values put both Temporal stores on Postgres, with passwords from Secrets', async () => {
-    const file = path.join(INFRA, 'helm', 'temporal-values.yaml');
-    const [values] = await readYaml(file);
-    const persistence = asObj(asObj(asObj(asObj(values).server).config).persistence);
-    const databases = new Set<string>();
-    for (const store of ['default', 'visibility']) {
-      const where = `${rel(file)}: server.config.persistence.${store}`;
-      expect(asObj(persistence[store]).driver, `${where}.driver`).toBe('sql');
-      const sql = asObj(asObj(persistence[store]).sql);
-      expect(sql.driver, `${where}.sql.driver`).toBe('postgres12');
-      expect(sql.password, `${where}.sql.password must not be inline`).toBeUndefined();
-      expect(sql.existingSecret, `${where}.sql.existingSecret`).toEqual(expect.any(String));
-      databases.add(text(sql.database));
-    }
-    expect(databases.size, `${rel(file)}: the two stores need two databases`).toBe(2);
-    for (const bundled of ['cassandra', 'elasticsearch', 'mysql']) {
-      expect(asObj(asObj(values)[bundled]).enabled, `${rel(file)}: ${bundled}.enabled`).toBe(false);
-    }
-  });
-
-  it('the HCL parser rejects broken Terraform (so a pass means something)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-hcl-'));
-    try {
-      const bad = path.join(dir, 'bad.tf');
-      await writeFile(bad, 'resource "temporalcloud_namespace" "x" {\n  name = \n}\n');
-      const result = await parseHcl([bad]);
-      expect(result.get(bad)?.error).toMatch(/Unexpected/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });
 

@@ -299,3 +299,69 @@ export async function runTool(
     }),
   );
 }
+
+// ---- Terraform: HashiCorp's own formatter and parser, and the vendored provider schemas ---------
+
+/**
+ * `terraform fmt`'s formatting of `source` (hclwrite.Format from HashiCorp's hcl, built to wasm in
+ * @cdktf/hcl-tools), so a check needs no terraform binary.
+ */
+export async function hclFormat(source: string): Promise<string> {
+  const { format } = await import('@cdktf/hcl-tools');
+  return format(source);
+}
+
+/** Parses with HashiCorp's HCL parser (@cdktf/hcl2json); the parser's error names the file, line and column. */
+export async function hclParse(file: string, source: string): Promise<{ ok?: Obj; error?: string }> {
+  const { parse } = await import('@cdktf/hcl2json');
+  try {
+    return { ok: (await parse(rel(file), source)) as Obj };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** A vendored provider schema (infra/schemas/terraform): attribute → required|optional, block → nested. */
+export interface ProviderSchema {
+  provider: string;
+  version: string;
+  resources: Record<string, Obj>;
+  data: Record<string, Obj>;
+}
+
+const META_ARGUMENTS = new Set([
+  'count',
+  'for_each',
+  'depends_on',
+  'lifecycle',
+  'provider',
+  'provisioner',
+  'connection',
+]);
+
+/**
+ * Names in a resource body (as python-hcl2 reads it) that the provider's schema does not have, and
+ * required ones that are missing; nested blocks are checked too.
+ */
+export function schemaProblems(where: string, body: Obj, schema: Obj, meta = true): string[] {
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(body)) {
+    if (meta && META_ARGUMENTS.has(key)) continue;
+    if (key.startsWith('__')) continue;
+    const entry = schema[key];
+    if (entry === undefined) {
+      problems.push(`${where}.${key}: not an argument of the provider's schema`);
+      continue;
+    }
+    if (isObj(entry)) {
+      for (const [i, item] of (Array.isArray(value) ? value : [value]).entries()) {
+        if (isObj(item)) problems.push(...schemaProblems(`${where}.${key}[${i}]`, item, entry, false));
+      }
+    }
+  }
+  for (const [key, entry] of Object.entries(schema)) {
+    const required = entry === 'required' || (isObj(entry) && entry.__required__ === true);
+    if (required && !(key in body)) problems.push(`${where}.${key}: required by the provider's schema`);
+  }
+  return problems;
+}
