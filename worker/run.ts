@@ -113,7 +113,7 @@ export async function startWorker(
           inFlight.set(taskQueue, n);
           protection.update([...inFlight.values()].reduce((a, b) => a + b, 0));
         });
-        cleanup.push(async () => subscription.unsubscribe());
+        cleanup.push(() => Promise.resolve(subscription.unsubscribe()));
       }
       cleanup.push(() => protection.stop());
     }

@@ -33,7 +33,6 @@ import {
   kustomize,
   listFiles,
   parseHcl,
-  parseYamlStream,
   readYaml,
   rel,
   runTool,
