@@ -25,6 +25,7 @@ import {
   asObj,
   asStr,
   findKey,
+  helmTemplate,
   hclFormat,
   hclParse,
   infraTool,
@@ -143,12 +144,20 @@ const APPLIED_WITH: Record<string, string> = {
 /** Workloads whose pods run a worker: built-in ones and the Worker Controller's. */
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'WorkerDeployment'];
 
+/** The claudomator chart, rendered in both orchestration modes (each check below applies to both). */
+const CHART = path.join(INFRA, 'helm', 'claudomator');
+const HELM_RENDERS: Record<string, string[]> = {
+  'helm/claudomator': [],
+  'helm/claudomator (mode deployment)': ['orchestration.mode=deployment', 'orchestration.minReplicas=0'],
+};
+
 let rendered: Promise<Map<string, Render>> | undefined;
-/** Every kustomization rendered once per run (kustomize builds run in parallel). */
+/** Every kustomization and chart rendered once per run (the builds run in parallel). */
 function renderAll(): Promise<Map<string, Render>> {
-  rendered ??= Promise.all(KUSTOMIZATIONS.map((dir) => kustomize(path.join(INFRA, dir)))).then(
-    (list) => new Map(list.map((r, i) => [KUSTOMIZATIONS[i] ?? '', r])),
-  );
+  rendered ??= Promise.all([
+    ...KUSTOMIZATIONS.map((dir) => kustomize(path.join(INFRA, dir))),
+    ...Object.entries(HELM_RENDERS).map(([label, sets]) => helmTemplate(CHART, 'claudomator', sets, `infra/${label}`)),
+  ]).then((list) => new Map(list.map((r, i) => [[...KUSTOMIZATIONS, ...Object.keys(HELM_RENDERS)][i] ?? '', r])));
   return rendered;
 }
 
@@ -844,8 +853,9 @@ describe('docker compose', () => {
     }
   });
 
-  it('every YAML file under infra/ parses', async () => {
-    const files = await listFiles(INFRA, ['.yaml', '.yml']);
+  it('every YAML file under infra/ parses (Helm templates are checked by helm template)', async () => {
+    const templates = path.join(INFRA, 'helm', 'claudomator', 'templates');
+    const files = (await listFiles(INFRA, ['.yaml', '.yml'])).filter((f) => !f.startsWith(templates));
     for (const file of files) await expect(readYaml(file), rel(file)).resolves.toBeDefined();
     expect(files.length).toBeGreaterThan(15);
   });
@@ -1023,6 +1033,113 @@ describe('Terraform', () => {
     if (service?.deployment_minimum_healthy_percent !== 100)
       problems.push('aws_ecs_service.deployment_minimum_healthy_percent must be 100 (new hosts first)');
     expect(problems).toEqual([]);
+  });
+});
+
+// ---- Helm ---------------------------------------------------------------------------------------
+
+describe('Helm', () => {
+  it('helm template renders the claudomator chart in both modes; the Kubernetes checks above cover the output', async () => {
+    const renders = await renderAll();
+    const kinds = (label: string) => renders.get(label)?.resources.map(kindOf) ?? [];
+    expect(kinds('helm/claudomator')).toEqual(
+      expect.arrayContaining([
+        'ConfigMap/claudomator-config',
+        'StatefulSet/claudomator-agents',
+        'ScaledObject/claudomator-agents',
+        'PodDisruptionBudget/claudomator-agents',
+        'NetworkPolicy/claudomator-agents',
+        'TriggerAuthentication/claudomator-keda',
+        'Job/claudomator-migrate',
+        'Connection/claudomator',
+        'WorkerDeployment/claudomator-orchestration',
+        'WorkerResourceTemplate/claudomator-orchestration-scaling',
+        'PodDisruptionBudget/claudomator-orchestration',
+      ]),
+    );
+    expect(kinds('helm/claudomator (mode deployment)')).toEqual(
+      expect.arrayContaining([
+        'Deployment/claudomator-orchestration-0-2-0',
+        'ScaledObject/claudomator-orchestration-0-2-0',
+      ]),
+    );
+    const lint = await runTool(infraTool('helm'), ['lint', '--strict', CHART]);
+    expect(lint.stdout + lint.stderr, 'helm lint --strict').toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  it('the chart refuses values that cannot work, and a broken value fails validation (so a pass means something)', async () => {
+    await expect(helmTemplate(CHART, 'claudomator', ['orchestration.mode=rolling'])).rejects.toThrow(
+      /orchestration\.mode must be workerController or deployment, got "rolling"/,
+    );
+    await expect(helmTemplate(CHART, 'claudomator', ['orchestration.minReplicas=0'])).rejects.toThrow(
+      /minReplicas must be 1 or more with orchestration\.mode=workerController/,
+    );
+    const broken = await helmTemplate(CHART, 'claudomator', ['agents.minReplicas=two']);
+    const so = asObj(broken.resources.find((x) => x.kind === 'ScaledObject'));
+    expect(validateKeda(so)).toContain('minReplicaCount must be integer');
+  });
+});
+
+// ---- Temporal's official chart ----------------------------------------------------------------
+
+/**
+ * Problems of values for the official Temporal chart 1.x: persistence under
+ * server.config.persistence.datastores (both stores SQL on Postgres, passwords from existing Secrets),
+ * and none of the keys chart 1.x removed (it fails on them).
+ */
+function temporalValuesProblems(values: Obj, where: string): string[] {
+  const problems: string[] = [];
+  for (const removed of ['cassandra', 'elasticsearch', 'mysql', 'postgresql', 'prometheus', 'grafana', 'schema']) {
+    if (values[removed] !== undefined) problems.push(`${where}: top-level ${removed}: removed in chart 1.x`);
+  }
+  const persistence = asObj(asObj(asObj(values.server).config).persistence);
+  for (const legacy of ['default', 'visibility']) {
+    if (persistence[legacy] !== undefined)
+      problems.push(`${where}: server.config.persistence.${legacy}: chart 1.x reads persistence.datastores.${legacy}`);
+  }
+  const stores = asObj(persistence.datastores);
+  const databases = new Set<string>();
+  for (const [role, store] of [
+    ['defaultStore', persistence.defaultStore],
+    ['visibilityStore', persistence.visibilityStore],
+  ] as const) {
+    const sql = asObj(asObj(stores[text(store)]).sql);
+    const at = `${where}: server.config.persistence.datastores.${text(store)}.sql`;
+    if (store === undefined) {
+      problems.push(`${where}: server.config.persistence.${role} is not set`);
+      continue;
+    }
+    if (sql.pluginName !== 'postgres12') problems.push(`${at}.pluginName must be postgres12`);
+    if (sql.password !== undefined) problems.push(`${at}.password must not be inline`);
+    if (typeof sql.existingSecret !== 'string') problems.push(`${at}.existingSecret: the password's Secret`);
+    if (!/^[\w.-]+:\d+$/.test(text(sql.connectAddr))) problems.push(`${at}.connectAddr must be host:port`);
+    databases.add(text(sql.databaseName));
+  }
+  if (databases.size !== 2) problems.push(`${where}: the two stores need two databases`);
+  if (!Number.isInteger(persistence.numHistoryShards)) problems.push(`${where}: numHistoryShards must be set`);
+  return problems;
+}
+
+describe('Temporal’s official chart values', () => {
+  const file = path.join(INFRA, 'helm', 'temporal-values.yaml');
+
+  it('use chart 1.x’s layout: both stores on Postgres under datastores, passwords from Secrets, pinned chart', async () => {
+    const [values] = await readYaml(file);
+    expect(temporalValuesProblems(asObj(values), rel(file))).toEqual([]);
+    expect(await readFile(file, 'utf8')).toMatch(/TEMPORAL_CHART_VERSION=\d+\.\d+\.\d+/);
+  });
+
+  it('the layout check rejects the 0.x layout the chart no longer reads (so a pass means something)', () => {
+    const old = {
+      server: { config: { persistence: { default: { driver: 'sql', sql: { host: 'db', password: 'x' } } } } },
+      postgresql: { enabled: false },
+      schema: { setup: { enabled: true } },
+    };
+    const problems = temporalValuesProblems(old, 'old-values.yaml').join('\n');
+    expect(problems).toMatch(/top-level postgresql: removed in chart 1\.x/);
+    expect(problems).toMatch(/top-level schema: removed/);
+    expect(problems).toMatch(/persistence\.default: chart 1\.x reads persistence\.datastores\.default/);
+    expect(problems).toMatch(/defaultStore is not set/);
   });
 });
 

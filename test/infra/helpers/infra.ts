@@ -365,3 +365,19 @@ export function schemaProblems(where: string, body: Obj, schema: Obj, meta = tru
   }
   return problems;
 }
+
+// ---- Helm ---------------------------------------------------------------------------------------
+
+/** `helm template <release> <chart>` with `--set` values: the chart as the cluster would receive it. */
+export async function helmTemplate(
+  chart: string,
+  release: string,
+  sets: string[] = [],
+  label?: string,
+): Promise<Render> {
+  const args = ['template', release, chart, ...sets.flatMap((s) => ['--set', s])];
+  const result = await runTool(infraTool('helm'), args);
+  const name = label ?? rel(chart);
+  if (result.code !== 0) throw new Error(`helm template ${name} failed: ${result.stderr}`);
+  return { name, resources: parseYamlStream(result.stdout, `helm template ${name}`) };
+}
