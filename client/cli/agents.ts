@@ -1,17 +1,25 @@
 /** `claudomator agents …`: the agent pool's view, and the operator's controls. */
 import type { Command } from 'commander';
 import type { AgentStatus } from '../index.js';
-import { out, parseCount, parseDuration, printJson, printTable, withClient, type JsonOption } from './common.js';
+import { info, out, parseCount, parseDuration, printJson, printTable, withClient, type JsonOption } from './common.js';
 
 export function registerAgentCommands(program: Command): void {
   const agents = program
     .command('agents')
-    .description('Show every agent: active, waiting, rate limited until, drained, failures, limit.')
-    .option('--json', 'print JSON')
+    .description(
+      'Show every agent: active, waiting, rate limited until, drained, failures, limit (from Postgres when no orchestration worker answers).',
+    )
+    .option('--json', 'print JSON (each status from Postgres carries "source": "record")')
     .action(async (opts: JsonOption) => {
-      const statuses = await withClient((client) => client.agentStatuses());
-      if (opts.json) return printJson(statuses);
-      printAgents(statuses);
+      const overview = await withClient((client) => client.agentOverview());
+      if (opts.json) {
+        if (overview.note) info(overview.note);
+        return printJson(
+          overview.source === 'pool' ? overview.statuses : overview.statuses.map((s) => ({ ...s, source: 'record' })),
+        );
+      }
+      printAgents(overview.statuses);
+      if (overview.note) out(`\n${overview.note}`);
     });
 
   agents
