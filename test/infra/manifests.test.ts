@@ -71,8 +71,6 @@ const FOREIGN_VARS: Record<string, string> = {
   TEMPORAL_CORS_ORIGINS: 'temporal-ui',
   // The Temporal Cloud Terraform provider's own credential (infra/terraform), not a worker's.
   TEMPORAL_CLOUD_API_KEY: 'terraform',
-  // CREMA, Cloud Run's autoscaler (infra/serverless): where its configuration lives.
-  CREMA_CONFIG: 'crema',
   // Node's own: production mode in the images.
   NODE_ENV: 'Dockerfile',
   // Shell variables of documented commands (install and release steps), not container settings.
