@@ -111,6 +111,7 @@ const K8S_VERSIONS = ['1.31.0', '1.37.0'];
 
 /** The Temporal scaler's keys in the pinned KEDA (infra/schemas/keda): trigger metadata and `<key>FromEnv`. */
 const TEMPORAL_SCALER = JSON.parse(readFileSync(path.join(CRDS, 'keda', 'temporal-scaler-2.20.json'), 'utf8')) as {
+  minimumKeda: string;
   triggerMetadata: string[];
   fromEnv: string[];
   deprecated: string[];
@@ -306,6 +307,23 @@ describe('Kubernetes manifests', () => {
       ]),
     );
     expect(await validateCustomResources(custom)).toEqual([]);
+  });
+
+  it('the KEDA minimum stated in the docs and manifests is the version the per-build trigger keys need', async () => {
+    const deploy = await readFile(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const stated = [...deploy.matchAll(/KEDA ≥ (\d+\.\d+(?:\.\d+)?)/g)].map((m) => m[1]);
+    expect(stated.length).toBeGreaterThan(0);
+    for (const version of stated) expect(TEMPORAL_SCALER.minimumKeda.startsWith(version ?? '')).toBe(true);
+    const usesBuildKeys = all().some((r) =>
+      [...r.resources, ...r.resources.flatMap(templatedScaledObjects)].some((so) =>
+        temporalTriggers(so).some((t) => asObj(t.metadata).workerDeploymentBuildId !== undefined),
+      ),
+    );
+    expect(usesBuildKeys, 'the manifests scale per build (workerDeploymentBuildId)').toBe(true);
+    for (const file of await listFiles(path.join(INFRA, 'k8s'), ['.yaml'])) {
+      for (const m of (await readFile(file, 'utf8')).matchAll(/KEDA >= (\d+\.\d+)/g))
+        expect(TEMPORAL_SCALER.minimumKeda.startsWith(m[1] ?? ''), `${rel(file)}: KEDA >= ${m[1] ?? ''}`).toBe(true);
+    }
   });
 
   it('KEDA-owned workloads set no replica count (an apply would reset what KEDA scaled)', () => {
