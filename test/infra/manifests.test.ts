@@ -1084,15 +1084,23 @@ describe('Helm', () => {
   });
 
   it('the chart refuses values that cannot work, and a broken value fails validation (so a pass means something)', async () => {
+    // values.schema.json: a typo or a wrong type stops helm before it renders anything.
     await expect(helmTemplate(CHART, 'claudomator', ['orchestration.mode=rolling'])).rejects.toThrow(
-      /orchestration\.mode must be workerController or deployment, got "rolling"/,
+      /at '\/orchestration\/mode': value must be one of 'workerController', 'deployment'/,
     );
+    await expect(helmTemplate(CHART, 'claudomator', ['agents.minReplica=2'])).rejects.toThrow(
+      /at '\/agents': additional properties 'minReplica' not allowed/,
+    );
+    // The templates' own guard.
     await expect(helmTemplate(CHART, 'claudomator', ['orchestration.minReplicas=0'])).rejects.toThrow(
       /minReplicas must be 1 or more with orchestration\.mode=workerController/,
     );
-    const broken = await helmTemplate(CHART, 'claudomator', ['agents.minReplicas=two']);
-    const so = asObj(broken.resources.find((x) => x.kind === 'ScaledObject'));
-    expect(validateKeda(so)).toContain('minReplicaCount must be integer');
+    // A value the schema lets through but the cluster would reject: the rendered output fails validation.
+    const broken = await helmTemplate(CHART, 'claudomator', ['orchestration.rollout.strategy=Eventually']);
+    const wd = broken.resources.filter((x) => x.kind === 'WorkerDeployment');
+    expect((await validateCustomResources(wd)).join('\n')).toMatch(
+      /spec\.rollout\.strategy: 'Eventually' is not one of/,
+    );
   });
 });
 
