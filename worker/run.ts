@@ -87,7 +87,8 @@ export async function startWorker(
         throw new Error(`Agents cannot run under their own uid:\n  - ${problems.join('\n  - ')}`);
       for (const warning of warnings) logger.warn('Agent user', { warning });
     }
-    if (runsAgents(role) && config.shutdownGraceMs < config.defaultTimeoutMs) {
+    // Dedicated agent hosts only: a laptop running every role stops whenever its owner likes.
+    if (role === 'agents' && config.shutdownGraceMs < config.defaultTimeoutMs) {
       logger.warn('A stop interrupts agent runs longer than the shutdown grace; they resume from a checkpoint', {
         shutdownGrace: `${config.shutdownGraceMs} ms (CLAUDOMATOR_SHUTDOWN_GRACE)`,
         defaultTimeout: `${config.defaultTimeoutMs} ms (CLAUDOMATOR_DEFAULT_TIMEOUT)`,
