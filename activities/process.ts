@@ -21,7 +21,8 @@
  */
 import { once } from 'node:events';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readdir, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { execa } from 'execa';
 
 /** What to run and where its output goes. */
@@ -37,6 +38,11 @@ export interface SpawnRequest {
   marker: Marker;
   /** The agent host: marks the process as this worker process's, so that a later worker can find it orphaned. */
   host?: string;
+  /**
+   * Run as this user instead of the worker's (the worker needs CAP_SETUID and CAP_SETGID): the agent
+   * then cannot read the worker's /proc/<pid>/environ, which holds its database URL and Temporal key.
+   */
+  user?: { uid: number; gid: number };
   /**
    * Gets each complete stdout line that starts with `{`, up to `maxLineBytes` (longer lines are skipped),
    * as a view valid only during the call.
@@ -141,6 +147,7 @@ export class AgentProcess {
           ...(request.host !== undefined ? { [OWNER_VARIABLE]: ownerTag(request.host) } : {}),
         },
         extendEnv: false,
+        ...(request.user ? { uid: request.user.uid, gid: request.user.gid } : {}),
         // Its own process group, so that one signal reaches the CLI and the children in its group.
         detached: true,
         // An open stdin pipe makes Claude wait and Codex read it into the prompt.
@@ -230,6 +237,24 @@ export class AgentProcess {
     killNow(this.pid, this.marker, 'SIGKILL');
     await waitGone(this.pid, this.marker, 5_000);
   }
+}
+
+/**
+ * Make `uid:gid` the owner of `dir` and everything under it (symlinks themselves, never their targets),
+ * creating `dir` if needed: what an agent running as that user must write (its sandbox, its execution
+ * dir, its HOME). Entries that already belong to it are left alone, so a second hand-over costs one
+ * lstat per entry.
+ */
+export async function handOver(dir: string, user: { uid: number; gid: number }): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const visit = async (p: string): Promise<void> => {
+    const st = await lstat(p);
+    if (st.uid !== user.uid || st.gid !== user.gid) await lchown(p, user.uid, user.gid);
+    if (st.isDirectory()) {
+      for (const entry of await readdir(p)) await visit(path.join(p, entry));
+    }
+  };
+  await visit(dir);
 }
 
 /** Pids of live (not zombie) processes in process group `pgid`, or carrying `marker` in their environment. */

@@ -53,7 +53,7 @@ import {
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../agents/limits.js';
 import { adapterFor } from '../agents/registry.js';
 import { changeStats, findShortstat, hasCommitIdentity, headSha } from './git.js';
-import { AgentProcess, killMarkedProcesses, redact, SpawnError } from './process.js';
+import { AgentProcess, handOver, killMarkedProcesses, redact, SpawnError } from './process.js';
 import { executionPaths, prepareSandbox, SandboxInputError, type Sandbox } from './sandbox.js';
 
 export interface AgentActivityDeps {
@@ -279,7 +279,7 @@ class AgentRun {
           : mode.kind === 'recover'
             ? { sessionId: mode.sessionId, message: INTERRUPTED_PROMPT }
             : undefined,
-      isRoot: process.getuid?.() === 0,
+      isRoot: (config.agentUser?.uid ?? process.getuid?.()) === 0,
     };
     const invocation = configured(() => adapter.invocation(invocationContext));
     const env: Record<string, string> = {
@@ -288,7 +288,14 @@ class AgentRun {
       [QUESTION_FILE_ENV]: paths.questionFile,
       CLAUDOMATOR_TASK_ID: input.taskId,
       ...(await this.commitIdentity(sandbox.dir, adapter.type)),
+      ...(config.agentUser ? { HOME: config.agentUser.home } : {}),
     };
+    // Under its own uid the agent owns what it writes: the checkout (the worker's git may have added
+    // files since the last run), the execution dir (the question file) and its HOME (sessions).
+    const user = config.agentUser;
+    if (user) {
+      for (const dir of [sandbox.dir, paths.artifactDir, user.home]) await handOver(dir, user);
+    }
 
     const transcript = emptyTranscript();
     transcript.model = input.config.model;
@@ -312,6 +319,7 @@ class AgentRun {
         stderrPath: paths.stderrPath,
         marker: this.marker,
         host: config.hostId,
+        ...(user ? { user: { uid: user.uid, gid: user.gid } } : {}),
         onLine: (line) => {
           const parsed = readLine(adapter, transcript, line);
           // Checked on the lines after a turn's result, so a run that ends within its last turn is not cut.

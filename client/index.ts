@@ -28,6 +28,7 @@ import {
   type TaskState,
 } from '../workflows/types.js';
 import * as pool from '../infra/agent-pool.js';
+import { agentOverview, type AgentOverview } from './agent-overview.js';
 import * as logs from './logs.js';
 import type { TaskLogEntry, TaskLogOptions } from './logs.js';
 import * as tasks from './tasks.js';
@@ -62,6 +63,7 @@ export type {
 } from '../workflows/types.js';
 export type { TaskDetails, WaitOptions } from './tasks.js';
 export type { TaskLogEntry, TaskLogKind, TaskLogOptions } from './logs.js';
+export type { AgentOverview } from './agent-overview.js';
 export type { AgentEvent } from '../agents/adapter.js';
 export { taskSettings } from './tasks.js';
 
@@ -259,6 +261,14 @@ export class ClaudomatorClient {
   /** Every agent's status from the pool; `poolStatus` adds the global cap. */
   async agentStatuses(): Promise<AgentStatus[]> {
     return this.poolCall(() => pool.getAgentStatuses(this.temporal, this.poolTarget()));
+  }
+
+  /**
+   * Every agent's status from the pool, or — when no orchestration worker answers (scaled to zero) —
+   * from the record in Postgres; `source` says which (client/agent-overview.ts).
+   */
+  async agentOverview(options: { queryTimeoutMs?: number } = {}): Promise<AgentOverview> {
+    return translate(() => agentOverview(this.temporal, this.store, this.config, options));
   }
 
   /** Acknowledge a drained agent: its failure count resets and it takes tasks again. */

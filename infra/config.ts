@@ -50,14 +50,23 @@ export const ENV_VARS = {
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
   CLAUDOMATOR_DEPLOYMENT_NAME: 'Worker Deployment name for Worker Versioning (default claudomator)',
   CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
+  TEMPORAL_DEPLOYMENT_NAME:
+    'Worker Deployment name set by the Temporal Worker Controller; used when CLAUDOMATOR_DEPLOYMENT_NAME is unset',
+  TEMPORAL_WORKER_BUILD_ID: 'Build id set by the Temporal Worker Controller; used when CLAUDOMATOR_BUILD_ID is unset',
   CLAUDOMATOR_AGENT_ENV_PASSTHROUGH:
     'Extra environment variable names passed to agent processes, comma-separated; NAME_* passes a prefix',
+  CLAUDOMATOR_AGENT_UID:
+    "Run agent CLIs under this uid, not the worker's, so they cannot read its environment (needs a worker that may switch users)",
+  CLAUDOMATOR_AGENT_GID: 'Group id of agent processes when CLAUDOMATOR_AGENT_UID is set (default: the same number)',
+  CLAUDOMATOR_AGENT_HOME:
+    'HOME of agent processes when CLAUDOMATOR_AGENT_UID is set: their session files (default <data dir>/agent-home)',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
   CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
   CLAUDOMATOR_WORKFLOW_BUNDLE:
     'Prebuilt workflow bundle a worker loads (default dist/workflow-bundle.js when current, else bundle from source)',
+  ECS_AGENT_URI: 'Set by Amazon ECS in each task: agent hosts there protect their task from scale-in while agents run',
   TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
   TEMPORAL_TEST_SERVER_PATH:
     'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
@@ -132,6 +141,13 @@ export interface Config {
    * own variables and the names in CLAUDOMATOR_AGENT_ENV_PASSTHROUGH. Never log it: it holds API keys.
    */
   agentEnv: Readonly<Record<string, string>>;
+  /**
+   * The user agent processes run as, when it is not the worker's own: sandboxes, execution dirs and
+   * `home` are handed to it before each run, and agents cannot read the worker's /proc environment.
+   */
+  agentUser: AgentUser | undefined;
+  /** Amazon ECS's agent endpoint of this task (ECS_AGENT_URI), for scale-in protection; undefined elsewhere. */
+  ecsAgentUri: string | undefined;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
 }
@@ -147,6 +163,13 @@ export interface ClassifierConfig {
 
 /** The task workflow gives the classifier's local activity 10 s; its own timeout stays under that, so it reports. */
 export const MAX_CLASSIFIER_TIMEOUT_MS = 9_000;
+
+export interface AgentUser {
+  uid: number;
+  gid: number;
+  /** The agents' HOME (their CLIs keep sessions there); the worker creates it and hands it over. */
+  home: string;
+}
 
 export interface ConfigProblem {
   variable: string;
@@ -294,10 +317,31 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     (raw) => (/^postgres(ql)?:\/\//.test(raw) ? raw : undefined),
   );
 
+  const dataDir = path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator'));
+  const id = (raw: string): number | undefined =>
+    /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) < 2 ** 31 ? Number(raw) : undefined;
+  const idExpected = 'a numeric id from 1 to 2147483647 (0 is root: agents would run privileged)';
+  const agentUid = parse('CLAUDOMATOR_AGENT_UID', undefined as number | undefined, idExpected, id);
+  const agentGid = parse('CLAUDOMATOR_AGENT_GID', agentUid, idExpected, id);
+  if (agentUid === undefined && (read('CLAUDOMATOR_AGENT_GID') ?? read('CLAUDOMATOR_AGENT_HOME')) !== undefined) {
+    problems.push({
+      variable: 'CLAUDOMATOR_AGENT_GID / CLAUDOMATOR_AGENT_HOME',
+      expected: 'CLAUDOMATOR_AGENT_UID to be set too (they apply only to agents under their own uid)',
+    });
+  }
+  const agentUser: AgentUser | undefined =
+    agentUid === undefined
+      ? undefined
+      : {
+          uid: agentUid,
+          gid: agentGid ?? agentUid,
+          home: path.resolve(read('CLAUDOMATOR_AGENT_HOME') ?? path.join(dataDir, 'agent-home')),
+        };
+
   const config: Config = {
     temporal,
     databaseUrl,
-    dataDir: path.resolve(read('CLAUDOMATOR_DATA_DIR') ?? path.join(os.homedir(), '.claudomator')),
+    dataDir,
     taskQueue: parse('CLAUDOMATOR_TASK_QUEUE', 'claudomator', 'a task queue name (letters, digits, ._-@:)', queueName),
     agentTaskQueue: parse(
       'CLAUDOMATOR_AGENT_TASK_QUEUE',
@@ -355,11 +399,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     hostId: parse('CLAUDOMATOR_HOST_ID', os.hostname(), 'a host name (letters, digits, ._-)', (raw) =>
       /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
     ),
-    deploymentName: parse('CLAUDOMATOR_DEPLOYMENT_NAME', 'claudomator', 'a name (letters, digits, ._-)', (raw) =>
-      /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
+    // The Worker Controller's names are the fallback, so its pods need no mapping of their own; its
+    // deployment names are <k8s namespace>/<name>.
+    deploymentName: parse(
+      read('CLAUDOMATOR_DEPLOYMENT_NAME') === undefined ? 'TEMPORAL_DEPLOYMENT_NAME' : 'CLAUDOMATOR_DEPLOYMENT_NAME',
+      'claudomator',
+      'a name (letters, digits, ._-/)',
+      (raw) => (/^[\w.-]{1,100}(\/[\w.-]{1,100})?$/.test(raw) ? raw : undefined),
     ),
     buildId: parse(
-      'CLAUDOMATOR_BUILD_ID',
+      read('CLAUDOMATOR_BUILD_ID') === undefined ? 'TEMPORAL_WORKER_BUILD_ID' : 'CLAUDOMATOR_BUILD_ID',
       undefined as string | undefined,
       'a build id (letters, digits, ._-+)',
       (raw) => (/^[\w.+-]{1,200}$/.test(raw) ? raw : undefined),
@@ -392,6 +441,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
           },
         ),
       ),
+    ),
+    agentUser,
+    ecsAgentUri: parse('ECS_AGENT_URI', undefined as string | undefined, 'an http(s) URL', (raw) =>
+      /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined,
     ),
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),

@@ -1,24 +1,35 @@
 /** `claudomator agents …`: the agent pool's view, and the operator's controls. */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { AgentStatus, PoolStatus } from '../index.js';
-import { out, parseCount, parseDuration, printJson, printTable, withClient, type JsonOption } from './common.js';
+import { info, out, parseCount, parseDuration, printJson, printTable, withClient, type JsonOption } from './common.js';
 
 export function registerAgentCommands(program: Command): void {
   const agents = program
     .command('agents')
     .description(
-      'Show every agent (active, waiting, rate limited until, drained, failures, limit), the global cap and the per-host cap.',
+      'Show every agent (active, waiting, rate limited until, drained, failures, limit), the global cap and the per-host cap; from Postgres when no orchestration worker answers.',
     )
-    .option('--json', 'print the agents as JSON (`agents cap --json` prints the whole pool)')
+    .option(
+      '--json',
+      'print the agents as JSON (from Postgres, each carries "source": "record"; `agents cap --json` prints the whole pool)',
+    )
     .action(async (opts: JsonOption) => {
-      const { pool, hostMaxRuns } = await withClient(async (client) => ({
-        pool: await client.poolStatus(),
-        hostMaxRuns: client.config.hostMaxRuns,
-      }));
-      if (opts.json) return printJson(pool.agents);
-      printAgents(pool.agents);
+      const { overview, pool, hostMaxRuns } = await withClient(async (client) => {
+        const overview = await client.agentOverview();
+        // The global cap is the pool's own; with no orchestration worker answering it is not known.
+        const pool = overview.source === 'pool' ? await client.poolStatus().catch(() => undefined) : undefined;
+        return { overview, pool, hostMaxRuns: client.config.hostMaxRuns };
+      });
+      if (opts.json) {
+        if (overview.note) info(overview.note);
+        return printJson(
+          overview.source === 'pool' ? overview.statuses : overview.statuses.map((s) => ({ ...s, source: 'record' })),
+        );
+      }
+      printAgents(overview.statuses);
+      if (overview.note) out(`\n${overview.note}`);
       out('');
-      out(describePool(pool));
+      if (pool) out(describePool(pool));
       out(
         hostMaxRuns === undefined
           ? 'agent hosts: no per-host cap in this configuration (CLAUDOMATOR_HOST_MAX_RUNS)'
