@@ -17,7 +17,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { execa } from 'execa';
 import { FailureType } from '../workflows/failures.js';
 import { CLAUDOMATOR_IDENTITY, git, isLinkedWorktree } from './git.js';
-import { killMarkedProcesses } from './process.js';
+import { killMarkedProcesses } from './process-tree.js';
 
 /** Marks every process of a deploy (`<workflow id>/<activity id>:<attempt>`), so a cancel kills them all. */
 export const DEPLOY_MARKER = 'CLAUDOMATOR_DEPLOY_ID';

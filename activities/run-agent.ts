@@ -53,7 +53,8 @@ import {
 import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../agents/limits.js';
 import { adapterFor } from '../agents/registry.js';
 import { changeStats, findShortstat, hasCommitIdentity, headSha } from './git.js';
-import { AgentProcess, handOver, killMarkedProcesses, redact, SpawnError } from './process.js';
+import { AgentProcess, handOver, redact, SpawnError } from './process.js';
+import { killMarkedProcesses } from './process-tree.js';
 import { executionPaths, prepareSandbox, SandboxInputError, type Sandbox } from './sandbox.js';
 
 export interface AgentActivityDeps {
@@ -149,8 +150,8 @@ class AgentRun {
   async run(): Promise<AgentRunResult> {
     const { input } = this;
     const { config } = this.deps;
-    const adapter = configured(() => adapterFor(input.agent));
-    const paths = validated(() => executionPaths(config.dataDir, input.taskId, input.executionId));
+    const adapter = configErrorsAreFinal(() => adapterFor(input.agent));
+    const paths = await inputErrorsAreFinal(() => executionPaths(config.dataDir, input.taskId, input.executionId));
     if (!(Number.isFinite(input.timeoutMs) && input.timeoutMs > 0)) {
       throw ApplicationFailure.nonRetryable(
         `timeoutMs must be a positive number of milliseconds, got ${String(input.timeoutMs)}`,
@@ -188,7 +189,7 @@ class AgentRun {
     const { input } = this;
     const { store } = this.deps;
     await mkdir(paths.artifactDir, { recursive: true });
-    const sandbox = await validatedAsync(() =>
+    const sandbox = await inputErrorsAreFinal(() =>
       prepareSandbox(paths.sandboxDir, input.repository, { signal: this.ctx.cancellationSignal }),
     );
     try {
@@ -281,7 +282,7 @@ class AgentRun {
             : undefined,
       isRoot: (config.agentUser?.uid ?? process.getuid?.()) === 0,
     };
-    const invocation = configured(() => adapter.invocation(invocationContext));
+    const invocation = configErrorsAreFinal(() => adapter.invocation(invocationContext));
     const env: Record<string, string> = {
       ...config.agentEnv,
       ...invocation.env,
@@ -593,7 +594,8 @@ export async function readQuestion(file: string): Promise<Question | undefined> 
   return { text: clip(raw, SUMMARY_MAX_CHARS) };
 }
 
-function configured<T>(fn: () => T): T {
+/** Run `fn`; an agent configuration error it throws (unknown agent, bad command line) becomes a non-retryable failure. */
+function configErrorsAreFinal<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
@@ -602,16 +604,8 @@ function configured<T>(fn: () => T): T {
   }
 }
 
-function validated<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof SandboxInputError) throw ApplicationFailure.nonRetryable(err.message, FailureType.InvalidInput);
-    throw err;
-  }
-}
-
-async function validatedAsync<T>(fn: () => Promise<T>): Promise<T> {
+/** Await `fn`; an invalid sandbox input it throws (a bad id or path) becomes a non-retryable failure. */
+async function inputErrorsAreFinal<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {

@@ -11,7 +11,7 @@ import {
   IllegalTransitionError,
   NotFoundError as StoreNotFoundError,
 } from '../store/index.js';
-import { SpecValidationError, type SpecIssue } from '../workflows/specs.js';
+import { SpecValidationError, type SpecIssue } from './specs.js';
 
 export type ErrorCode = 'NOT_FOUND' | 'INVALID' | 'CONFLICT' | 'UNAVAILABLE' | 'TIMEOUT';
 

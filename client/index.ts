@@ -2,7 +2,7 @@
  * The claudomator SDK: a typed façade over Temporal (to start and steer workflows) and Postgres (to
  * list and show what they did). The CLI is built on it and on nothing else.
  *
- * Input is validated with the spec schemas of `workflows/specs.ts`; every error is one of the typed
+ * Input is validated with the spec schemas of `client/specs.ts`; every error is one of the typed
  * errors of `client/errors.ts`, which say what to do next.
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
@@ -12,8 +12,8 @@ import { describeTarget, Store } from '../store/index.js';
 import { unappliedMigrations } from '../store/migrate.js';
 import { storyWorkflowId, taskWorkflowId } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
-import { parseSpec, projectSpecSchema, storySpecSchema, type ProjectSpec, type StorySpec } from '../workflows/specs.js';
-import type { TaskSpec } from '../workflows/specs.js';
+import { parseSpec, projectSpecSchema, storySpecSchema, type ProjectSpec, type StorySpec } from './specs.js';
+import type { TaskSpec } from './specs.js';
 import {
   STORY_STATES,
   type AgentStatus,
@@ -46,8 +46,8 @@ export * from './errors.js';
 export { loadConfig, type Config } from '../infra/config.js';
 export { diagnose, describeConfig, migrateDatabase, setupTemporal } from './admin.js';
 export type { DoctorCheck, DoctorReport } from './admin.js';
-export type { ProjectSpec, StorySpec } from '../workflows/specs.js';
-export type { TaskSpec } from '../workflows/specs.js';
+export type { ProjectSpec, StorySpec } from './specs.js';
+export type { TaskSpec } from './specs.js';
 export type {
   AgentStatus,
   Execution,

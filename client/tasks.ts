@@ -32,7 +32,7 @@ import {
   taskStatusQuery,
   taskWorkflowId,
 } from '../workflows/definitions.js';
-import { parseTaskFile, type ParsedTaskSpec, type TaskSpec } from '../workflows/specs.js';
+import { parseTaskFile, type ParsedTaskSpec, type TaskSpec } from './specs.js';
 import { RETRYABLE_STATES, SETTLED_TASK_STATES } from '../workflows/states.js';
 import { taskStateKey } from '../workflows/task-state.js';
 import type { storyWorkflow } from '../workflows/story.js';

@@ -16,7 +16,7 @@ import { connectClient, connectWorkerConnection } from '../infra/temporal.js';
 import { agentPoolInput, ensureAgentPool } from '../infra/agent-pool.js';
 import { Store } from '../store/index.js';
 import { loadWorkflowBundle } from './bundle.js';
-import { killOrphanedRuns } from '../activities/process.js';
+import { killOrphanedRuns } from '../activities/process-tree.js';
 import { createWorkers, runsAgents, runsOrchestration, type CreatedWorker } from './factory.js';
 import { checkReadiness, startHealthServer, type HealthServer } from './health-server.js';
 import { agentUserProblems } from './agent-user.js';

@@ -7,7 +7,7 @@
  */
 import ms from 'ms';
 import { z } from 'zod';
-import { AGENT_TYPES } from './types.js';
+import { AGENT_TYPES } from '../workflows/types.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
