@@ -21,6 +21,9 @@
  * group and every process marked with the execution id is killed (SIGTERM, SIGKILL after a grace period),
  * the agent's last message is written to the execution row and the task as their summary (a cancelled
  * activity returns no result), and the cancellation is rethrown.
+ *
+ * Longer than most files because one run is one sequence (sandbox, spawn, follow, stop, classify,
+ * count, record); the pieces with a life of their own live beside it (process.ts, sandbox.ts, git.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';

@@ -4,6 +4,9 @@
  *
  * Input is validated with the spec schemas of `client/specs.ts`; every error is one of the typed
  * errors of `client/errors.ts`, which say what to do next.
+ *
+ * Long only because the SDK has many verbs: each method is a few lines that validate and delegate to
+ * tasks.ts, steering.ts, stories.ts, waits.ts or logs.ts.
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { Config } from '../infra/config.js';
@@ -31,8 +34,12 @@ import * as pool from '../infra/agent-pool.js';
 import { agentOverview, type AgentOverview } from './agent-overview.js';
 import * as logs from './logs.js';
 import type { TaskLogEntry, TaskLogOptions } from './logs.js';
+import * as steering from './steering.js';
+import * as stories from './stories.js';
 import * as tasks from './tasks.js';
-import type { TaskDetails, WaitOptions } from './tasks.js';
+import type { TaskDetails } from './tasks.js';
+import * as waits from './waits.js';
+import type { WaitOptions } from './waits.js';
 import {
   errorMessage,
   NotFoundError,
@@ -61,7 +68,8 @@ export type {
   TaskInteraction,
   TaskState,
 } from '../workflows/types.js';
-export type { TaskDetails, WaitOptions } from './tasks.js';
+export type { TaskDetails } from './tasks.js';
+export type { WaitOptions } from './waits.js';
 export type { TaskLogEntry, TaskLogKind, TaskLogOptions } from './logs.js';
 export type { AgentOverview } from './agent-overview.js';
 export type { AgentEvent } from '../agents/adapter.js';
@@ -194,22 +202,22 @@ export class ClaudomatorClient {
 
   /** Answer a blocked task's question: the same agent session resumes in the same sandbox. */
   async answerQuestion(taskId: string, answer: string, by?: string): Promise<{ executionId: string }> {
-    return translate(() => tasks.answerQuestion(this, taskId, answer, by));
+    return translate(() => steering.answerQuestion(this, taskId, answer, by));
   }
 
   /** Cancel a task: its agent's process group is killed, its slot released; it ends CANCELLED. */
   async cancelTask(taskId: string): Promise<Task> {
-    return translate(() => tasks.cancelTask(this, taskId));
+    return translate(() => steering.cancelTask(this, taskId));
   }
 
   /** Run a FAILED, TIMED_OUT, CANCELLED or BUDGET_EXCEEDED task again; with `message`, resume its last session. */
   async retryTask(taskId: string, options: { message?: string } = {}): Promise<Task> {
-    return translate(() => tasks.retryTask(this, taskId, options));
+    return translate(() => steering.retryTask(this, taskId, options));
   }
 
   /** Wait for a task to reach one of `until` (default: settled, or waiting for an answer). */
   async waitForTask(taskId: string, options: WaitOptions<TaskState> = {}): Promise<Task> {
-    return translate(() => tasks.waitForTask(this, taskId, options));
+    return translate(() => waits.waitForTask(this, taskId, options));
   }
 
   /**
@@ -229,21 +237,21 @@ export class ClaudomatorClient {
 
   /** Start the story's workflow (or restart it after NEEDS_FIX/FAILED); a running story is left as it is. */
   async startStory(storyId: string): Promise<Story> {
-    return translate(() => tasks.startStory(this, storyId));
+    return translate(() => stories.startStory(this, storyId));
   }
 
   async cancelStory(storyId: string): Promise<void> {
-    return translate(() => tasks.cancelStory(this, storyId));
+    return translate(() => stories.cancelStory(this, storyId));
   }
 
   /** The running story's step, tasks and fix loop, from its workflow; undefined when it is not running. */
   async storyProgress(storyId: string): Promise<StoryStatusView | undefined> {
-    return translate(() => tasks.storyProgress(this, storyId));
+    return translate(() => stories.storyProgress(this, storyId));
   }
 
   /** Wait for a story to reach one of `until` (default REVIEW_READY, NEEDS_FIX or FAILED). */
   async waitForStory(storyId: string, options: WaitOptions<StoryState> = {}): Promise<Story> {
-    return translate(() => tasks.waitForStory(this, storyId, options));
+    return translate(() => waits.waitForStory(this, storyId, options));
   }
 
   // ---- Agents ---------------------------------------------------------------------------------

@@ -17,6 +17,9 @@
  * is logged and ignored, a request for an unknown agent is denied. Operator updates are validated by
  * the `validate*` methods (thrown `PoolInputError`s become update rejections) before the handlers run.
  * See docs/decisions/agent-pool.md for the choices made here.
+ *
+ * One class on purpose, for all its length: every pool rule touches the same state (slots, FIFO,
+ * pauses, drains, the global cap), and the unit tests drive it as one object.
  */
 import type {
   AgentEvent,

@@ -13,6 +13,9 @@
  *
  * `story start` after NEEDS_FIX or FAILED runs the workflow again: its validation and fix tasks get
  * fresh ids (numbered on from the story's earlier ones), so a restart never reads an old run's tasks.
+ *
+ * Longer than most files here because the story's steps (tasks, merge, deploy, validation, the fix
+ * loop, cancellation) read as one sequence in one function, as the Web UI's history shows them.
  */
 import {
   ActivityCancellationType,

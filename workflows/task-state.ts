@@ -4,6 +4,8 @@
  * means for the execution record, the task state and the agent pool, and what a successful task
  * becomes given its subtasks. The task workflow wires them to Temporal; tests cover them without a
  * server.
+ *
+ * Longer than most files because the entity and the small rules it is built from are read together.
  */
 import { assertNever } from './assert.js';
 import { withFailureHistory } from './failure-history.js';

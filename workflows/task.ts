@@ -10,6 +10,9 @@
  * messages and does what it decides. Every state change is written to Postgres by idempotent local
  * activities first, then shown in search attributes and the current details. Nothing polls; crash
  * recovery is Temporal's.
+ *
+ * Longer than most files because the task's loop (dependencies, slot, model, run, outcome) reads best
+ * as the one function the Web UI's history mirrors; its rules are in TaskEntity.
  */
 import {
   ActivityFailure,

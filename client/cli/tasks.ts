@@ -1,4 +1,7 @@
-/** `claudomator task …`: submit, follow and steer tasks. */
+/**
+ * `claudomator task …`: submit, follow and steer tasks. Long only because there are many task commands,
+ * each with its flags, help and output.
+ */
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
