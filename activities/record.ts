@@ -19,6 +19,7 @@ import type {
   TaskOutcomeRecord,
   TaskState,
 } from '../workflows/types.js';
+import { withStoreFailures } from './store-failures.js';
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
 export function createRecordActivities({ store }: { store: Store }) {
@@ -31,7 +32,7 @@ export function createRecordActivities({ store }: { store: Store }) {
     };
   }
 
-  return {
+  return withStoreFailures({
     /** Everything a task workflow needs at start: the task, its dependencies' and subtasks' states, its history, its repository. */
     async loadTaskContext(taskId: string): Promise<TaskContext> {
       const task = await store.getTask(taskId);
@@ -225,5 +226,5 @@ export function createRecordActivities({ store }: { store: Store }) {
         await tx.updateTaskState(input.taskId, 'QUEUED');
       });
     },
-  };
+  });
 }

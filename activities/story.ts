@@ -6,10 +6,11 @@ import { Context } from '@temporalio/activity';
 import { getAgentStatuses } from '../infra/agent-pool.js';
 import type { Store } from '../store/index.js';
 import type { AgentStatus } from '../workflows/types.js';
+import { withStoreFailures } from './store-failures.js';
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
 export function createStoryActivities({ store }: { store: Store }) {
-  return {
+  return withStoreFailures({
     /**
      * Why `taskId` waits QUEUED when no agent it may run on can take it (drained, paused, rate limited),
      * with the command that frees it; undefined when it is not QUEUED or an agent is merely busy.
@@ -24,7 +25,7 @@ export function createStoryActivities({ store }: { store: Store }) {
       if (candidates.length === 0 || blocked.some((why) => why === undefined)) return undefined;
       return `${task.id} waits QUEUED: ${blocked.join('; ')}`;
     },
-  };
+  });
 }
 
 /** Why an agent takes no task now, and what frees it; undefined when it can (it may only be busy). */

@@ -7,6 +7,7 @@
  */
 import ms from 'ms';
 import { z } from 'zod';
+import type { SpecIssue } from '../store/errors.js';
 import { AGENT_TYPES } from '../workflows/types.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -139,11 +140,7 @@ export const storySpecSchema = z
   .strict();
 export type StorySpec = z.input<typeof storySpecSchema>;
 
-export interface SpecIssue {
-  /** Where the problem is, e.g. `tasks[1].agent.type` (empty for the whole value). */
-  path: string;
-  message: string;
-}
+export type { SpecIssue } from '../store/errors.js';
 
 /** A spec that does not match its schema; `issues` names every bad field. */
 export class SpecValidationError extends Error {

@@ -14,7 +14,7 @@ export const BOOKKEEPING: LocalActivityOptions = {
   retry: {
     initialInterval: '500 milliseconds',
     maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['IllegalTransitionError', 'NotFoundError', 'ConflictError'],
+    nonRetryableErrorTypes: [FailureType.IllegalTransition, FailureType.NotFound, FailureType.Conflict],
   },
 };
 

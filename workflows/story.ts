@@ -199,7 +199,7 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
     try {
       return await bookkeeping.createStoryTask(input);
     } catch (err) {
-      if (failureType(err) !== 'ConflictError') throw err;
+      if (failureType(err) !== FailureType.Conflict) throw err;
       const failure = describe(err);
       view.lastFailure = failure;
       await record(
@@ -446,7 +446,7 @@ function projectAddHint(project: Project, change: 'deploy' | 'validate'): string
   return `\`claudomator project add ${project.id} ${keep.join(' ')}\``;
 }
 
-/** The failure type under an activity failure (an `ApplicationFailure`'s type, e.g. a store error's name). */
+/** The failure type under an activity failure (an `ApplicationFailure`'s type: a `FailureType`). */
 function failureType(err: unknown): string | undefined {
   let e: unknown = err;
   while (e instanceof ActivityFailure && e.cause) e = e.cause;
