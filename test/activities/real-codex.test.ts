@@ -418,14 +418,19 @@ describe('the real codex CLI against a scripted Responses API', () => {
     record('crash', result);
   });
 
-  it('a resume of a thread the CLI does not know fails with its message (what crash recovery looks for)', async () => {
+  it('a resume of a thread the CLI no longer has: a fresh run in the same sandbox, told what the lost session was told', async () => {
     const { runAgent } = activities();
     const unknown = '01a24000-0000-7000-8000-000000000000';
     const input = await newCodexRun({ resume: { sessionId: unknown, answer: 'sqlite' } });
+    api.push({ text: 'Went with sqlite.' });
 
     const result = await runIn(new MockActivityEnvironment(), runAgent, input);
-    expect(api.requests).toEqual([]);
-    expect(result.outcome).toBe('failed');
-    expect(result.error).toContain(`no rollout found for thread id ${unknown}`);
+    api.assertDone();
+    expect(result.outcome).toBe('success');
+    expect(result.sessionId).not.toBe(unknown);
+    // The CLI said it had no such thread; the fresh run's prompt carries the answer the lost session was to get.
+    expect(readFileSync(result.paths.stderrPath, 'utf8')).toContain(`no rollout found for thread id ${unknown}`);
+    expect(JSON.stringify(api.requests[0]!.body)).toContain('That session was then told');
+    expect(JSON.stringify(api.requests[0]!.body)).toContain('sqlite');
   });
 });

@@ -53,7 +53,9 @@ describe('layer rules', { timeout: 60_000 }, () => {
       (await forbiddenImports('client/sdk/probe.ts', "import { x } from '../../worker/run.js';\nvoid x;\n")).join(),
     ).toContain('client/ may not import worker/');
     expect(
-      (await forbiddenImports('activities/deep/probe.ts', "import { x } from '../../client/index.js';\nvoid x;\n")).join(),
+      (
+        await forbiddenImports('activities/deep/probe.ts', "import { x } from '../../client/index.js';\nvoid x;\n")
+      ).join(),
     ).toContain('activities/ may not import client/');
   });
 
