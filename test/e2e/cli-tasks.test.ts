@@ -35,7 +35,7 @@ beforeAll(async () => {
       CLAUDOMATOR_AGENT_HEARTBEAT_TIMEOUT: '10s',
       CLAUDOMATOR_SHUTDOWN_GRACE: '2s',
       FAKE_AGENT_SLOW_LINES: String(SLOW_LINES),
-      FAKE_AGENT_SLOW_MS: '150',
+      FAKE_AGENT_SLOW_MS: '400',
     },
   });
   const host = deployment.host('cli');

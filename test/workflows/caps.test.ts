@@ -148,10 +148,14 @@ describe('the per-host cap (CLAUDOMATOR_HOST_MAX_RUNS)', () => {
 
     // Another host takes it while machine-1 is still busy.
     await d.start('agents', d.host('machine-2'), { CLAUDOMATOR_HOST_MAX_RUNS: '1' });
-    await waitFor('the second run started on machine-2', async () => {
-      const run = await pendingRun(second.id);
-      return run?.state === PENDING_ACTIVITY_STATE_STARTED && run.lastWorkerIdentity?.endsWith('@machine-2');
-    });
+    await waitFor(
+      'the second run started on machine-2',
+      async () => {
+        const run = await pendingRun(second.id);
+        return run?.state === PENDING_ACTIVITY_STATE_STARTED && run.lastWorkerIdentity?.endsWith('@machine-2');
+      },
+      60_000,
+    ); // a worker process starting on a busy machine
     await waitFor('both agents running at once, one per host', () => agentProcesses(d.stateDir).length === 2);
     expect((await db.current.store.getTask(first.id)).state).toBe('RUNNING');
     const done = await Promise.all([first, second].map((t) => d.client.waitForTask(t.id, { timeoutMs: 60_000 })));
