@@ -42,6 +42,71 @@ const NODE_BUILTINS = [
   'zlib',
 ];
 
+/**
+ * The layers (docs/ARCHITECTURE.md, "Layers"): each top-level folder and the folders it may import.
+ * Workflows may also import *types* from the layers above (the activities they proxy).
+ */
+const LAYERS = {
+  workflows: [],
+  agents: ['workflows'],
+  store: ['workflows'],
+  infra: ['workflows', 'store'],
+  activities: ['workflows', 'agents', 'store', 'infra'],
+  worker: ['workflows', 'agents', 'store', 'infra', 'activities'],
+  client: ['workflows', 'agents', 'store', 'infra'],
+};
+/** The CLI hosts processes (`up`, `worker`, `demo`): it may start a worker too. */
+const CLI_ALSO = ['worker'];
+
+/** An import of `folder` from anywhere below another top-level folder ('../x/…', '../../x/…'). */
+const importOf = (folder) => ({ regex: `^(\\.\\./)+${folder}/` });
+
+const WORKFLOW_ONLY = [
+  ...NODE_BUILTINS.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
+  { name: 'pg', message: 'Workflow code must not do I/O; use an activity.' },
+  { name: 'execa', message: 'Workflow code must not spawn processes; use an activity.' },
+  { name: '@temporalio/activity', message: 'Use @temporalio/workflow in workflow code.' },
+  { name: '@temporalio/worker', message: 'Not allowed in workflow code.' },
+  { name: '@temporalio/client', message: 'Not allowed in workflow code; use signals or an activity.' },
+];
+
+function layerRules() {
+  const rule = (folder, allowed, extra = {}) => {
+    const forbidden = Object.keys(LAYERS).filter((f) => f !== folder && !allowed.includes(f));
+    return {
+      'no-restricted-imports': [
+        'error',
+        {
+          ...(extra.paths ? { paths: extra.paths } : {}),
+          patterns: [
+            ...(extra.patterns ?? []),
+            ...forbidden.map((f) => ({
+              ...importOf(f),
+              ...(extra.allowTypeImports ? { allowTypeImports: true } : {}),
+              message: `${folder}/ may not import ${f}/ (allowed: ${allowed.join(', ') || 'nothing but itself'}${extra.allowTypeImports ? ', and types from anywhere' : ''}); see docs/ARCHITECTURE.md, "Layers".`,
+            })),
+          ],
+        },
+      ],
+    };
+  };
+  return [
+    ...Object.entries(LAYERS)
+      .filter(([folder]) => folder !== 'workflows')
+      .map(([folder, allowed]) => ({ files: [`${folder}/**/*.ts`], rules: rule(folder, allowed) })),
+    { files: ['client/cli/**/*.ts', 'client/cli.ts'], rules: rule('client', [...LAYERS.client, ...CLI_ALSO]) },
+    {
+      // Workflow code runs in Temporal's deterministic sandbox: no I/O, no Node built-ins, no runtime code.
+      files: ['workflows/**/*.ts'],
+      rules: rule('workflows', [], {
+        paths: WORKFLOW_ONLY,
+        patterns: [{ group: ['node:*'], message: 'Workflow code must be deterministic: no Node built-ins.' }],
+        allowTypeImports: true,
+      }),
+    },
+  ];
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'coverage/**', 'test/fixtures/**/*.json*'] },
   js.configs.recommended,
@@ -78,36 +143,7 @@ export default tseslint.config(
     files: ['test/**', 'bench/**', 'scripts/**', '*.config.ts'],
     rules: { '@typescript-eslint/explicit-module-boundary-types': 'off' },
   },
-  {
-    // Workflow code runs in Temporal's deterministic sandbox: no I/O, no Node built-ins, no runtime code.
-    files: ['workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            ...NODE_BUILTINS.map((name) => ({
-              name,
-              message: 'Workflow code must be deterministic: no Node built-ins.',
-            })),
-            { name: 'pg', message: 'Workflow code must not do I/O; use an activity.' },
-            { name: 'execa', message: 'Workflow code must not spawn processes; use an activity.' },
-            { name: '@temporalio/activity', message: 'Use @temporalio/workflow in workflow code.' },
-            { name: '@temporalio/worker', message: 'Not allowed in workflow code.' },
-            { name: '@temporalio/client', message: 'Not allowed in workflow code; use signals or an activity.' },
-          ],
-          patterns: [
-            { group: ['node:*'], message: 'Workflow code must be deterministic: no Node built-ins.' },
-            {
-              group: ['../activities/*', '../store/*', '../infra/*', '../worker/*', '../client/*'],
-              allowTypeImports: true,
-              message: 'Workflows may import only types from runtime code.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  ...layerRules(),
   {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,

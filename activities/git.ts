@@ -173,7 +173,7 @@ export function parseShortstat(text: string): ChangeStats {
   return findShortstat(text) ?? { filesChanged: 0, insertions: 0, deletions: 0 };
 }
 
-/** The last shortstat line in `text`, or undefined when there is none (the seed's fallback parser). */
+/** The last shortstat line in `text`, or undefined when there is none. */
 export function findShortstat(text: string): ChangeStats | undefined {
   const re = /(\d+) files? changed(?:, (\d+) insertions?\(\+\))?(?:, (\d+) deletions?\(-\))?/g;
   let last: RegExpExecArray | null = null;

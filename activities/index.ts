@@ -18,6 +18,7 @@ import { createPoolActivities } from './pool.js';
 import { createRecordActivities } from './record.js';
 import { createPublishActivities, createRepositoryActivities } from './repository.js';
 import { createAgentActivities } from './run-agent.js';
+import { createStoryActivities } from './story.js';
 
 export interface ActivityDeps {
   store: Store;
@@ -29,9 +30,10 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
   return {
     ...createHealthActivities(deps),
     ...createRecordActivities(deps),
-    ...createClassifyActivities(),
+    ...createClassifyActivities(deps),
     ...createPoolActivities(deps),
     ...createRepositoryActivities(),
+    ...createStoryActivities(deps),
   };
 }
 

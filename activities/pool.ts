@@ -8,10 +8,11 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { agentPoolInput, ensureAgentPool } from '../client/agent-pool.js';
+import { agentPoolInput, ensureAgentPool } from '../infra/agent-pool.js';
 import type { Config } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import type { AgentEvent, WorkflowRef } from '../workflows/types.js';
+import { withStoreFailures } from './store-failures.js';
 
 /** How many workflows the leak check describes at once. */
 const DESCRIBE_CONCURRENCY = 16;
@@ -20,7 +21,7 @@ const CLOSED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
 export function createPoolActivities(deps: { store: Store; config: Readonly<Config> }) {
-  return {
+  return withStoreFailures({
     /** Idempotent: the pool derives the id from its run and a counter, so a retry or a resend writes nothing new. */
     async recordAgentEvent(event: AgentEvent): Promise<void> {
       await deps.store.recordAgentEvent(event);
@@ -46,7 +47,7 @@ export function createPoolActivities(deps: { store: Store; config: Readonly<Conf
         versioned: deps.config.buildId !== undefined,
       });
     },
-  };
+  });
 }
 
 export type PoolActivities = ReturnType<typeof createPoolActivities>;

@@ -6,6 +6,7 @@
  * orchestration worker: short, and on the hot path of every task.
  */
 import type { Store } from '../store/index.js';
+import { shellCommandLine } from './repository.js';
 import type {
   AgentConfig,
   Execution,
@@ -18,6 +19,7 @@ import type {
   TaskOutcomeRecord,
   TaskState,
 } from '../workflows/types.js';
+import { withStoreFailures } from './store-failures.js';
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
 export function createRecordActivities({ store }: { store: Store }) {
@@ -30,7 +32,7 @@ export function createRecordActivities({ store }: { store: Store }) {
     };
   }
 
-  return {
+  return withStoreFailures({
     /** Everything a task workflow needs at start: the task, its dependencies' and subtasks' states, its history, its repository. */
     async loadTaskContext(taskId: string): Promise<TaskContext> {
       const task = await store.getTask(taskId);
@@ -41,7 +43,7 @@ export function createRecordActivities({ store }: { store: Store }) {
         task.projectId ? store.getProject(task.projectId) : undefined,
         task.storyId ? store.getStory(task.storyId) : undefined,
       ]);
-      // The seed's ADR-007: the repository comes from the task, else its project. A story's tasks each
+      // The repository comes from the task, else its project. A story's tasks each
       // work on a branch of their own, started from the story branch and merged back into it when they
       // succeed (two sandboxes cannot check out one branch); a validation run starts from the default
       // branch, where the story was just merged.
@@ -83,13 +85,15 @@ export function createRecordActivities({ store }: { store: Store }) {
     },
 
     /**
-     * The story's validation run, or a fix task carrying a validation failure. Ids are derived from the
-     * story and the attempt, so a retried call finds the task it made.
+     * The story's validation run, or a fix task carrying a validation failure: `<story>-validate-<n>` or
+     * `<story>-fix-<n>`, numbered by the story workflow over the story's whole life (a restart numbers on),
+     * so a retried call finds the task it made and a restart never meets an old one. A different task
+     * under that id is a `ConflictError`. A validation command runs as `sh -c <line>`.
      */
     async createStoryTask(input: {
       storyId: string;
       kind: 'validation' | 'fix';
-      attempt: number;
+      number: number;
       failure?: string;
     }): Promise<Pick<Task, 'id' | 'name' | 'state'>> {
       const story = await store.getStory(input.storyId);
@@ -98,18 +102,18 @@ export function createRecordActivities({ store }: { store: Store }) {
       const spec =
         input.kind === 'validation'
           ? {
-              id: `${story.id}-validate-${input.attempt}`,
-              name: `Validate ${story.name} (run ${input.attempt})`,
+              id: `${story.id}-validate-${input.number}`,
+              name: `Validate ${story.name} (run ${input.number})`,
               instructions:
                 validation.instructions ??
                 `Validate the story by running: ${validation.command ?? 'the project checks'}`,
               agent: validation.command
-                ? { type: 'command' as const, command: validation.command }
+                ? { type: 'command' as const, command: shellCommandLine(validation.command) }
                 : { type: validation.agent ?? ('claude' as const) },
             }
           : {
-              id: `${story.id}-fix-${input.attempt}`,
-              name: `Fix validation of ${story.name} (attempt ${input.attempt})`,
+              id: `${story.id}-fix-${input.number}`,
+              name: `Fix validation of ${story.name} (fix ${input.number})`,
               instructions: [
                 "The story's validation failed after its branch was merged:",
                 '',
@@ -169,6 +173,7 @@ export function createRecordActivities({ store }: { store: Store }) {
           status: record.status,
           endTime: new Date().toISOString(),
           ...(result?.sessionId ? { sessionId: result.sessionId } : {}),
+          ...(result?.hostQueue ? { hostQueue: result.hostQueue } : {}),
           ...(result?.summary ? { summary: result.summary } : {}),
           ...(result?.costUsd !== undefined ? { costUsd: result.costUsd } : {}),
           ...(record.error ? { error: record.error } : {}),
@@ -221,5 +226,5 @@ export function createRecordActivities({ store }: { store: Store }) {
         await tx.updateTaskState(input.taskId, 'QUEUED');
       });
     },
-  };
+  });
 }

@@ -9,13 +9,40 @@
  *   clones with hard links), so concurrent stories never share a work tree.
  * A merge that stops on conflicts is a non-retryable `MergeConflict` failure that lists the files.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { execa, parseCommandString } from 'execa';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { execa } from 'execa';
 import { FailureType } from '../workflows/failures.js';
 import { CLAUDOMATOR_IDENTITY, git, isLinkedWorktree } from './git.js';
+import { killMarkedProcesses } from './process-tree.js';
+
+/** Marks every process of a deploy (`<workflow id>/<activity id>:<attempt>`), so a cancel kills them all. */
+export const DEPLOY_MARKER = 'CLAUDOMATOR_DEPLOY_ID';
+
+/**
+ * Project command lines (deploy, validation) run as `sh -c <line>`, so `npm ci && npm test`, pipes and
+ * variables work as in a terminal. A shell that cannot find the command exits 127 (126: not executable).
+ */
+const SHELL = 'sh';
+
+/**
+ * `line` as a command agent's command line that runs it through the shell: `sh -c <line>`, with every
+ * space of the line escaped by a backslash (the command agent splits on unescaped spaces, and unescapes).
+ */
+export function shellCommandLine(line: string): string {
+  return `${SHELL} -c ${line.trim().replaceAll(' ', '\\ ')}`;
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // The group is gone already.
+  }
+}
 
 /** Paths the orchestrator itself writes into a sandbox; never part of a task's commit. */
 const ORCHESTRATOR_PATHS = [':(exclude).claudomator'];
@@ -133,25 +160,89 @@ export function createRepositoryActivities() {
     },
 
     /**
-     * Run the deploy command in a checkout of `ref`. A non-zero exit is a retryable `CommandFailed`
-     * (the workflow's retry policy backs off); the error carries the tail of the output.
+     * Run the deploy command (a shell line, `sh -c`) in a checkout of `ref`. A non-zero exit is a
+     * retryable `CommandFailed` (the workflow's retry policy backs off); a command that cannot start
+     * (exit 126/127 from the shell, or no shell) is a non-retryable `CommandConfig`. Both carry the end
+     * of the output. The command runs in its own process group and every process of it carries a
+     * marker: cancelling the activity (or its timeout) kills them all. What a finished deploy leaves
+     * running on purpose (a daemon it started) stays.
      */
     async deployRef(input: { remoteUrl: string; ref: string; command: string }): Promise<{ output: string }> {
+      if (input.command.trim() === '') {
+        throw ApplicationFailure.nonRetryable(
+          "The deploy command is empty: set the project's deploy command, or remove it for no deploy step",
+          FailureType.CommandConfig,
+        );
+      }
+      const ctx = Context.current();
+      const { workflowExecution, activityId, attempt } = ctx.info;
+      const run = `${workflowExecution?.workflowId ?? 'deploy'}/${activityId}`;
+      const marker = { name: DEPLOY_MARKER, value: `${run}:${attempt}` };
+      // What an earlier attempt left running (its worker died) must not deploy alongside this one.
+      await killMarkedProcesses({ name: DEPLOY_MARKER, prefix: `${run}:`, except: marker.value }, 2_000);
       return withClone(input.remoteUrl, async (dir) => {
         await git(dir, ['checkout', '--quiet', '--detach', `origin/${input.ref}`]);
-        const [file, ...args] = parseCommandString(input.command);
-        if (!file) throw ApplicationFailure.nonRetryable('The deploy command is empty', FailureType.AgentConfig);
-        const beat = setInterval(() => heartbeat(), 5_000);
+        // Output goes to a file, not a pipe: a daemon the deploy starts cannot hold its end open.
+        const logPath = path.join(path.dirname(dir), 'deploy.log');
+        const fd = openSync(logPath, 'a');
+        const start = () =>
+          execa(SHELL, ['-c', input.command], {
+            cwd: dir,
+            env: { [marker.name]: marker.value },
+            detached: true, // its own process group: one signal reaches the shell and what it started
+            stdin: 'ignore',
+            stdout: fd as 3,
+            stderr: fd as 3,
+            buffer: false,
+            reject: false,
+            forceKillAfterDelay: false,
+          });
+        let child: ReturnType<typeof start>;
         try {
-          const result = await execa(file, args, { cwd: dir, stdin: 'ignore', all: true, reject: false });
-          const output = (result.all ?? '').slice(-4_000);
-          if (result.exitCode !== 0) {
+          child = start();
+        } finally {
+          closeSync(fd);
+        }
+        const outputTail = async (): Promise<string> => (await readFile(logPath, 'utf8')).slice(-4_000);
+        if (child.pid === undefined) {
+          const result = await child;
+          throw ApplicationFailure.nonRetryable(
+            `Deploy command \`${input.command}\` cannot start: no ${SHELL} (${result.code ?? result.originalMessage ?? 'unknown error'})`,
+            FailureType.CommandConfig,
+          );
+        }
+        const pgid = child.pid;
+        const beat = setInterval(() => ctx.heartbeat(), 1_000);
+        try {
+          const cancelled = ctx.cancelled.then(
+            (): { cancelled: unknown } => ({ cancelled: new CancelledFailure('cancelled') }),
+            (err: unknown) => ({ cancelled: err }),
+          );
+          const first = await Promise.race([child, cancelled]);
+          if ('cancelled' in first) {
+            // Cancelled (or timed out, or the worker is shutting down): nothing of the deploy may run on.
+            ctx.log.info('Deploy cancelled; killing its processes', { pgid });
+            signalGroup(pgid, 'SIGTERM');
+            await killMarkedProcesses(marker, 2_000);
+            signalGroup(pgid, 'SIGKILL');
+            await child;
+            throw first.cancelled;
+          }
+          const output = await outputTail();
+          if (first.exitCode === 0) return { output };
+          const status = first.signal ? `was killed by ${first.signal}` : `exited ${first.exitCode ?? 'abnormally'}`;
+          const lastLines = output.trim().split('\n').slice(-5).join('\n');
+          if (first.exitCode === 126 || first.exitCode === 127) {
             throw ApplicationFailure.create({
-              type: FailureType.CommandFailed,
-              message: `Deploy command \`${input.command}\` exited ${result.exitCode ?? result.signal ?? 'abnormally'}: ${output.split('\n').slice(-5).join('\n')}`,
+              type: FailureType.CommandConfig,
+              message: `Deploy command \`${input.command}\` cannot start (${first.exitCode === 127 ? 'command not found' : 'not executable'}, exit ${first.exitCode}): ${lastLines}`,
+              nonRetryable: true,
             });
           }
-          return { output };
+          throw ApplicationFailure.create({
+            type: FailureType.CommandFailed,
+            message: `Deploy command \`${input.command}\` ${status}: ${lastLines}`,
+          });
         } finally {
           clearInterval(beat);
         }

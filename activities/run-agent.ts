@@ -21,6 +21,9 @@
  * group and every process marked with the execution id is killed (SIGTERM, SIGKILL after a grace period),
  * the agent's last message is written to the execution row and the task as their summary (a cancelled
  * activity returns no result), and the cancellation is rethrown.
+ *
+ * Longer than most files because one run is one sequence (sandbox, spawn, follow, stop, classify,
+ * count, record); the pieces with a life of their own live beside it (process.ts, sandbox.ts, git.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -49,11 +52,12 @@ import {
   readLine,
   settleTranscript,
   type Transcript,
-} from './agents/adapter.js';
-import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from './agents/limits.js';
-import { adapterFor } from './agents/registry.js';
+} from '../agents/adapter.js';
+import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../agents/limits.js';
+import { adapterFor } from '../agents/registry.js';
 import { changeStats, findShortstat, hasCommitIdentity, headSha } from './git.js';
-import { AgentProcess, killMarkedProcesses, redact, SpawnError } from './process.js';
+import { AgentProcess, handOver, redact, SpawnError } from './process.js';
+import { killMarkedProcesses } from './process-tree.js';
 import { executionPaths, prepareSandbox, SandboxInputError, type Sandbox } from './sandbox.js';
 
 export interface AgentActivityDeps {
@@ -149,8 +153,8 @@ class AgentRun {
   async run(): Promise<AgentRunResult> {
     const { input } = this;
     const { config } = this.deps;
-    const adapter = configured(() => adapterFor(input.agent));
-    const paths = validated(() => executionPaths(config.dataDir, input.taskId, input.executionId));
+    const adapter = configErrorsAreFinal(() => adapterFor(input.agent));
+    const paths = await inputErrorsAreFinal(() => executionPaths(config.dataDir, input.taskId, input.executionId));
     if (!(Number.isFinite(input.timeoutMs) && input.timeoutMs > 0)) {
       throw ApplicationFailure.nonRetryable(
         `timeoutMs must be a positive number of milliseconds, got ${String(input.timeoutMs)}`,
@@ -188,7 +192,7 @@ class AgentRun {
     const { input } = this;
     const { store } = this.deps;
     await mkdir(paths.artifactDir, { recursive: true });
-    const sandbox = await validatedAsync(() =>
+    const sandbox = await inputErrorsAreFinal(() =>
       prepareSandbox(paths.sandboxDir, input.repository, { signal: this.ctx.cancellationSignal }),
     );
     try {
@@ -279,16 +283,23 @@ class AgentRun {
           : mode.kind === 'recover'
             ? { sessionId: mode.sessionId, message: INTERRUPTED_PROMPT }
             : undefined,
-      isRoot: process.getuid?.() === 0,
+      isRoot: (config.agentUser?.uid ?? process.getuid?.()) === 0,
     };
-    const invocation = configured(() => adapter.invocation(invocationContext));
+    const invocation = configErrorsAreFinal(() => adapter.invocation(invocationContext));
     const env: Record<string, string> = {
       ...config.agentEnv,
       ...invocation.env,
       [QUESTION_FILE_ENV]: paths.questionFile,
       CLAUDOMATOR_TASK_ID: input.taskId,
       ...(await this.commitIdentity(sandbox.dir, adapter.type)),
+      ...(config.agentUser ? { HOME: config.agentUser.home } : {}),
     };
+    // Under its own uid the agent owns what it writes: the checkout (the worker's git may have added
+    // files since the last run), the execution dir (the question file) and its HOME (sessions).
+    const user = config.agentUser;
+    if (user) {
+      for (const dir of [sandbox.dir, paths.artifactDir, user.home]) await handOver(dir, user);
+    }
 
     const transcript = emptyTranscript();
     transcript.model = input.config.model;
@@ -312,6 +323,7 @@ class AgentRun {
         stderrPath: paths.stderrPath,
         marker: this.marker,
         host: config.hostId,
+        ...(user ? { user: { uid: user.uid, gid: user.gid } } : {}),
         onLine: (line) => {
           const parsed = readLine(adapter, transcript, line);
           // Checked on the lines after a turn's result, so a run that ends within its last turn is not cut.
@@ -433,7 +445,7 @@ class AgentRun {
         costUsd: adapter.estimateCostUsd?.(t),
       };
     } else {
-      verdict = adapter.classify(t, end.exit, now);
+      verdict = overBudget(adapter.classify(t, end.exit, now), input.config.maxBudgetUsd, adapter.type);
     }
 
     const question = adapter.resumable ? await readQuestion(paths.questionFile) : undefined;
@@ -469,7 +481,7 @@ class AgentRun {
     return result;
   }
 
-  /** Changes since the base commit from git; the CLI's own numbers, then the seed's log parsing, as fallbacks. */
+  /** Changes since the base commit from git; the CLI's own numbers, then a shortstat line in its output, as fallbacks. */
   private async countChanges(
     dir: string,
     baseSha: string,
@@ -585,7 +597,8 @@ export async function readQuestion(file: string): Promise<Question | undefined> 
   return { text: clip(raw, SUMMARY_MAX_CHARS) };
 }
 
-function configured<T>(fn: () => T): T {
+/** Run `fn`; an agent configuration error it throws (unknown agent, bad command line) becomes a non-retryable failure. */
+function configErrorsAreFinal<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
@@ -594,16 +607,8 @@ function configured<T>(fn: () => T): T {
   }
 }
 
-function validated<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof SandboxInputError) throw ApplicationFailure.nonRetryable(err.message, FailureType.InvalidInput);
-    throw err;
-  }
-}
-
-async function validatedAsync<T>(fn: () => Promise<T>): Promise<T> {
+/** Await `fn`; an invalid sandbox input it throws (a bad id or path) becomes a non-retryable failure. */
+async function inputErrorsAreFinal<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
@@ -632,4 +637,21 @@ function formatDuration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * A run that ended well but cost more than the task's budget ends BUDGET_EXCEEDED all the same. The
+ * runner stops a run mid-way when its tokens arrive while it runs; Gemini and Codex report them only
+ * with their turn's last event, so for them this check after the run is where the budget holds.
+ */
+function overBudget(verdict: Classification, budget: number | undefined, agent: string): Classification {
+  if (verdict.outcome !== 'success' || budget === undefined || verdict.costUsd === undefined) return verdict;
+  if (verdict.costUsd <= budget) return verdict;
+  return {
+    ...verdict,
+    outcome: 'budget_exceeded',
+    error:
+      `the estimated cost ($${verdict.costUsd.toFixed(4)}) passed the task budget ($${String(budget)}); ` +
+      `${agent} reports its tokens only when its turn ends, so the run could not be stopped sooner`,
+  };
 }

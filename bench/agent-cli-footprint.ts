@@ -20,8 +20,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { claudeAdapter } from '../activities/agents/claude.js';
-import { listProcesses } from '../activities/process.js';
+import { claudeAdapter } from '../agents/claude.js';
+import { listProcesses } from '../activities/process-tree.js';
 import { MessagesApiServer } from '../test/helpers/messages-api.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });

@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import pg from 'pg';
-import { ensureAgentPool, getAgentStatuses } from '../client/agent-pool.js';
+import { ensureAgentPool, getAgentStatuses } from '../infra/agent-pool.js';
 import { findBinary, MissingBinaryError } from '../infra/binaries.js';
 import { startDevServer } from '../infra/dev-server.js';
 import { LOCAL_DATABASE_URL, openStore } from '../infra/postgres.js';

@@ -12,8 +12,8 @@ import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync,
 import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
-import { applyLine, emptyTranscript, readLine } from '../activities/agents/adapter.js';
-import { claudeAdapter } from '../activities/agents/claude.js';
+import { applyLine, emptyTranscript, readLine } from '../agents/adapter.js';
+import { claudeAdapter } from '../agents/claude.js';
 import { AgentProcess } from '../activities/process.js';
 
 const MB = 1024 * 1024;

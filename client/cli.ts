@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `claudomator`: the command line, built only on the SDK (client/index.ts) and the process entry
- * points (infra/stack.ts, worker/run.ts). Each command parses arguments, calls one SDK verb, and
+ * points (worker/stack.ts, worker/run.ts). Each command parses arguments, calls one SDK verb, and
  * prints the result for a person or, with --json, as JSON (camelCase fields). Errors print the reason
  * and what to do next, and end the process with a meaningful status (see EXIT in cli/common.ts).
  */

@@ -2,8 +2,11 @@
  * The claudomator SDK: a typed façade over Temporal (to start and steer workflows) and Postgres (to
  * list and show what they did). The CLI is built on it and on nothing else.
  *
- * Input is validated with the spec schemas of `workflows/specs.ts`; every error is one of the typed
+ * Input is validated with the spec schemas of `client/specs.ts`; every error is one of the typed
  * errors of `client/errors.ts`, which say what to do next.
+ *
+ * Long only because the SDK has many verbs: each method is a few lines that validate and delegate to
+ * tasks.ts, steering.ts, stories.ts, waits.ts or logs.ts.
  */
 import { Client, Connection, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { claudomatorDataConverter } from '../infra/codec.js';
@@ -13,12 +16,13 @@ import { describeTarget, Store } from '../store/index.js';
 import { unappliedMigrations } from '../store/migrate.js';
 import { storyWorkflowId, taskWorkflowId } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
-import { parseSpec, projectSpecSchema, storySpecSchema, type ProjectSpec, type StorySpec } from '../workflows/specs.js';
-import type { TaskSpec } from '../workflows/specs.js';
+import { parseSpec, projectSpecSchema, storySpecSchema, type ProjectSpec, type StorySpec } from './specs.js';
+import type { TaskSpec } from './specs.js';
 import {
   STORY_STATES,
   type AgentStatus,
   type HealthReport,
+  type PoolStatus,
   type Project,
   type Story,
   type StoryState,
@@ -27,11 +31,16 @@ import {
   type TaskFilter,
   type TaskState,
 } from '../workflows/types.js';
-import * as pool from './agent-pool.js';
+import * as pool from '../infra/agent-pool.js';
+import { agentOverview, type AgentOverview } from './agent-overview.js';
 import * as logs from './logs.js';
 import type { TaskLogEntry, TaskLogOptions } from './logs.js';
+import * as steering from './steering.js';
+import * as stories from './stories.js';
 import * as tasks from './tasks.js';
-import type { TaskDetails, WaitOptions } from './tasks.js';
+import type { TaskDetails } from './tasks.js';
+import * as waits from './waits.js';
+import type { WaitOptions } from './waits.js';
 import {
   errorMessage,
   NotFoundError,
@@ -45,11 +54,12 @@ export * from './errors.js';
 export { loadConfig, type Config } from '../infra/config.js';
 export { diagnose, describeConfig, migrateDatabase, setupTemporal } from './admin.js';
 export type { DoctorCheck, DoctorReport } from './admin.js';
-export type { ProjectSpec, StorySpec } from '../workflows/specs.js';
-export type { TaskSpec } from '../workflows/specs.js';
+export type { ProjectSpec, StorySpec } from './specs.js';
+export type { TaskSpec } from './specs.js';
 export type {
   AgentStatus,
   Execution,
+  PoolStatus,
   Project,
   Story,
   StoryState,
@@ -59,9 +69,11 @@ export type {
   TaskInteraction,
   TaskState,
 } from '../workflows/types.js';
-export type { TaskDetails, WaitOptions } from './tasks.js';
+export type { TaskDetails } from './tasks.js';
+export type { WaitOptions } from './waits.js';
 export type { TaskLogEntry, TaskLogKind, TaskLogOptions } from './logs.js';
-export type { AgentEvent } from '../activities/agents/adapter.js';
+export type { AgentOverview } from './agent-overview.js';
+export type { AgentEvent } from '../agents/adapter.js';
 export { taskSettings } from './tasks.js';
 
 export interface StoryFilter {
@@ -192,22 +204,22 @@ export class ClaudomatorClient {
 
   /** Answer a blocked task's question: the same agent session resumes in the same sandbox. */
   async answerQuestion(taskId: string, answer: string, by?: string): Promise<{ executionId: string }> {
-    return translate(() => tasks.answerQuestion(this, taskId, answer, by));
+    return translate(() => steering.answerQuestion(this, taskId, answer, by));
   }
 
   /** Cancel a task: its agent's process group is killed, its slot released; it ends CANCELLED. */
   async cancelTask(taskId: string): Promise<Task> {
-    return translate(() => tasks.cancelTask(this, taskId));
+    return translate(() => steering.cancelTask(this, taskId));
   }
 
   /** Run a FAILED, TIMED_OUT, CANCELLED or BUDGET_EXCEEDED task again; with `message`, resume its last session. */
   async retryTask(taskId: string, options: { message?: string } = {}): Promise<Task> {
-    return translate(() => tasks.retryTask(this, taskId, options));
+    return translate(() => steering.retryTask(this, taskId, options));
   }
 
   /** Wait for a task to reach one of `until` (default: settled, or waiting for an answer). */
   async waitForTask(taskId: string, options: WaitOptions<TaskState> = {}): Promise<Task> {
-    return translate(() => tasks.waitForTask(this, taskId, options));
+    return translate(() => waits.waitForTask(this, taskId, options));
   }
 
   /**
@@ -227,21 +239,21 @@ export class ClaudomatorClient {
 
   /** Start the story's workflow (or restart it after NEEDS_FIX/FAILED); a running story is left as it is. */
   async startStory(storyId: string): Promise<Story> {
-    return translate(() => tasks.startStory(this, storyId));
+    return translate(() => stories.startStory(this, storyId));
   }
 
   async cancelStory(storyId: string): Promise<void> {
-    return translate(() => tasks.cancelStory(this, storyId));
+    return translate(() => stories.cancelStory(this, storyId));
   }
 
   /** The running story's step, tasks and fix loop, from its workflow; undefined when it is not running. */
   async storyProgress(storyId: string): Promise<StoryStatusView | undefined> {
-    return translate(() => tasks.storyProgress(this, storyId));
+    return translate(() => stories.storyProgress(this, storyId));
   }
 
   /** Wait for a story to reach one of `until` (default REVIEW_READY, NEEDS_FIX or FAILED). */
   async waitForStory(storyId: string, options: WaitOptions<StoryState> = {}): Promise<Story> {
-    return translate(() => tasks.waitForStory(this, storyId, options));
+    return translate(() => waits.waitForStory(this, storyId, options));
   }
 
   // ---- Agents ---------------------------------------------------------------------------------
@@ -256,9 +268,17 @@ export class ClaudomatorClient {
     });
   }
 
-  /** Every agent's status from the pool (the seed's AgentStatuses). */
+  /** Every agent's status from the pool; `poolStatus` adds the global cap. */
   async agentStatuses(): Promise<AgentStatus[]> {
     return this.poolCall(() => pool.getAgentStatuses(this.temporal, this.poolTarget()));
+  }
+
+  /**
+   * Every agent's status from the pool, or — when no orchestration worker answers (scaled to zero) —
+   * from the record in Postgres; `source` says which (client/agent-overview.ts).
+   */
+  async agentOverview(options: { queryTimeoutMs?: number } = {}): Promise<AgentOverview> {
+    return translate(() => agentOverview(this.temporal, this.store, this.config, options));
   }
 
   /** Acknowledge a drained agent: its failure count resets and it takes tasks again. */
@@ -278,6 +298,19 @@ export class ClaudomatorClient {
 
   async resumeAgent(agent: string): Promise<AgentStatus> {
     return this.poolCall(() => pool.resumeAgent(this.temporal, { agent }, this.poolTarget()));
+  }
+
+  /** The pool as a whole: its global cap (CLAUDOMATOR_MAX_CONCURRENT, or as changed since), slots held, requests waiting, every agent. */
+  async poolStatus(): Promise<PoolStatus> {
+    return this.poolCall(() => pool.getPoolStatus(this.temporal, this.poolTarget()));
+  }
+
+  /** Change the global cap on slots held at once across all agents (0 stops new grants; null removes the cap). */
+  async setMaxConcurrent(maxConcurrent: number | null): Promise<PoolStatus> {
+    return this.poolCall(
+      () => pool.setMaxConcurrent(this.temporal, { maxConcurrent }, this.poolTarget()),
+      'maxConcurrent',
+    );
   }
 
   // ---- Links and health -----------------------------------------------------------------------
@@ -323,14 +356,14 @@ export class ClaudomatorClient {
     return { workflowId: this.config.poolWorkflowId };
   }
 
-  private async poolCall<T>(fn: () => Promise<T>): Promise<T> {
+  private async poolCall<T>(fn: () => Promise<T>, field = 'agent'): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (err instanceof pool.AgentPoolRejectedError) {
         throw new ValidationError(
           err.message,
-          [{ path: 'agent', message: err.message }],
+          [{ path: field, message: err.message }],
           'See the agents with `claudomator agents`.',
         );
       }

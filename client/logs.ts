@@ -10,11 +10,14 @@
  * (a resume after an answer, a run after a rate limit), and it stops when the task settles or waits for
  * an answer (the question and the command to answer it are the last entries). Everything is read from
  * Postgres and the log files, so it works on any machine that sees the worker's data dir.
+ *
+ * Longer than most files because following a run live (across resumes, rate-limit waits and the
+ * task settling) and rendering each agent's events belong together.
  */
 import { open } from 'node:fs/promises';
 import { setTimeout } from 'node:timers/promises';
-import type { AgentAdapter, AgentEvent } from '../activities/agents/adapter.js';
-import { adapters } from '../activities/agents/registry.js';
+import type { AgentAdapter, AgentEvent } from '../agents/adapter.js';
+import { adapters } from '../agents/registry.js';
 import { SETTLED_TASK_STATES, TERMINAL_FAILURE_STATES } from '../workflows/states.js';
 import { AGENT_TYPES, type AgentType, type Execution, type Task, type TaskState } from '../workflows/types.js';
 import { NotFoundError } from './errors.js';

@@ -23,6 +23,17 @@ export const ENV_VARS = {
   CLAUDOMATOR_POOL_WORKFLOW_ID: 'Workflow id of the agent pool (default agent-pool)',
   CLAUDOMATOR_AGENTS: 'Agents the pool offers, comma-separated (default claude,gemini,codex,command)',
   CLAUDOMATOR_AGENT_SLOTS: 'Per-agent slot limits such as "claude=2,gemini=1" (default 1 each)',
+  CLAUDOMATOR_MAX_CONCURRENT:
+    "Agent runs at once across all agents: the pool's global cap, at its first start (default: none; the slots bound it)",
+  CLAUDOMATOR_HOST_MAX_RUNS:
+    'Agent runs one agent host runs at once, across the shared queue and its resume queue (default: no cap)',
+  CLAUDOMATOR_CLASSIFIER_MODEL:
+    'Anthropic model that picks the model of a task that names none, e.g. claude-haiku-4-5 (default: off)',
+  CLAUDOMATOR_CLASSIFIER_BASE_URL:
+    'Messages API base URL of the classifier (default: ANTHROPIC_BASE_URL, else https://api.anthropic.com)',
+  CLAUDOMATOR_CLASSIFIER_API_KEY: 'API key of the classifier (default: ANTHROPIC_API_KEY)',
+  CLAUDOMATOR_CLASSIFIER_TIMEOUT:
+    "How long one classification may take before the agent's default model is used (default 8s, at most 9s)",
   CLAUDOMATOR_CLAUDE_BIN: 'Path of the Claude Code CLI (default: claude on PATH)',
   CLAUDOMATOR_GEMINI_BIN: 'Path of the Gemini CLI (default: gemini on PATH)',
   CLAUDOMATOR_CODEX_BIN: 'Path of the Codex CLI (default: codex on PATH)',
@@ -40,8 +51,16 @@ export const ENV_VARS = {
   CLAUDOMATOR_HOST_ID: 'Name of this agent host; its resume queue is <agent queue>@<host> (default: hostname)',
   CLAUDOMATOR_DEPLOYMENT_NAME: 'Worker Deployment name for Worker Versioning (default claudomator)',
   CLAUDOMATOR_BUILD_ID: 'Build id of this worker (the image tag); set: Worker Versioning is on',
+  TEMPORAL_DEPLOYMENT_NAME:
+    'Worker Deployment name set by the Temporal Worker Controller; used when CLAUDOMATOR_DEPLOYMENT_NAME is unset',
+  TEMPORAL_WORKER_BUILD_ID: 'Build id set by the Temporal Worker Controller; used when CLAUDOMATOR_BUILD_ID is unset',
   CLAUDOMATOR_AGENT_ENV_PASSTHROUGH:
     'Extra environment variable names passed to agent processes, comma-separated; NAME_* passes a prefix',
+  CLAUDOMATOR_AGENT_UID:
+    "Run agent CLIs under this uid, not the worker's, so they cannot read its environment (needs a worker that may switch users)",
+  CLAUDOMATOR_AGENT_GID: 'Group id of agent processes when CLAUDOMATOR_AGENT_UID is set (default: the same number)',
+  CLAUDOMATOR_AGENT_HOME:
+    'HOME of agent processes when CLAUDOMATOR_AGENT_UID is set: their session files (default <data dir>/agent-home)',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
@@ -55,6 +74,7 @@ export const ENV_VARS = {
   CLAUDOMATOR_CODEC_SERVER_ORIGINS:
     'Web UI origins allowed to call `claudomator codec-server`, comma-separated (default: the origin of the UI URL)',
   CLAUDOMATOR_CODEC_SERVER_TOKEN: 'Bearer token `claudomator codec-server` requires in Authorization (default: none)',
+  ECS_AGENT_URI: 'Set by Amazon ECS in each task: agent hosts there protect their task from scale-in while agents run',
   TEMPORAL_CLI_PATH: 'The temporal CLI used for the local dev server (default: .tools/venv/bin/temporal, then PATH)',
   TEMPORAL_TEST_SERVER_PATH:
     'The Java time-skipping test server (default: .tools/venv/bin/temporal-test-server, then PATH)',
@@ -110,6 +130,12 @@ export interface Config {
   poolWorkflowId: string;
   agents: AgentType[];
   agentSlots: Record<AgentType, number>;
+  /** The agent pool's global cap on slots held at once (its input when it first starts); undefined: none. */
+  maxConcurrent: number | undefined;
+  /** Agent runs an agent host runs at once across its two queues (worker/host-run-limit.ts); undefined: no cap. */
+  hostMaxRuns: number | undefined;
+  /** The model classifier (activities/classify.ts); undefined: off, tasks get the agent's default model. */
+  classifier: ClassifierConfig | undefined;
   agentBins: Record<Exclude<AgentType, 'command'>, string>;
   defaultTimeoutMs: number;
   agentHeartbeatTimeoutMs: number;
@@ -148,8 +174,34 @@ export interface Config {
     /** Bearer token the codec server requires; undefined: none. Never log it. */
     token: string | undefined;
   };
+  /**
+   * The user agent processes run as, when it is not the worker's own: sandboxes, execution dirs and
+   * `home` are handed to it before each run, and agents cannot read the worker's /proc environment.
+   */
+  agentUser: AgentUser | undefined;
+  /** Amazon ECS's agent endpoint of this task (ECS_AGENT_URI), for scale-in protection; undefined elsewhere. */
+  ecsAgentUri: string | undefined;
   temporalCliPath: string | undefined;
   temporalTestServerPath: string | undefined;
+}
+
+export interface ClassifierConfig {
+  model: string;
+  /** Undefined: the Anthropic SDK's default (https://api.anthropic.com). */
+  baseUrl: string | undefined;
+  /** Never log it. */
+  apiKey: string;
+  timeoutMs: number;
+}
+
+/** The task workflow gives the classifier's local activity 10 s; its own timeout stays under that, so it reports. */
+export const MAX_CLASSIFIER_TIMEOUT_MS = 9_000;
+
+export interface AgentUser {
+  uid: number;
+  gid: number;
+  /** The agents' HOME (their CLIs keep sessions there); the worker creates it and hands it over. */
+  home: string;
 }
 
 export interface ConfigProblem {
@@ -198,6 +250,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     const value = Number(raw);
     return Number.isInteger(value) && value > 0 && value < 65536 ? value : undefined;
   };
+  const wholeNumber =
+    (min: number, max: number) =>
+    (raw: string): number | undefined =>
+      /^\d+$/.test(raw) && Number(raw) >= min && Number(raw) <= max ? Number(raw) : undefined;
+  const httpUrl = (raw: string): string | undefined =>
+    /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined;
   const queueName = (raw: string): string | undefined => (/^[\w.@:-]{1,200}$/.test(raw) ? raw : undefined);
 
   const agents = parse(
@@ -226,6 +284,40 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     },
   );
   Object.assign(agentSlots, slots);
+
+  const classifierModel = parse(
+    'CLAUDOMATOR_CLASSIFIER_MODEL',
+    undefined as string | undefined,
+    'an Anthropic model name such as claude-haiku-4-5',
+    (raw) => (/^[\w.:@-]{1,200}$/.test(raw) ? raw : undefined),
+  );
+  const classifierTimeoutMs = parse(
+    'CLAUDOMATOR_CLASSIFIER_TIMEOUT',
+    8_000,
+    `a duration of at most ${MAX_CLASSIFIER_TIMEOUT_MS / 1000}s such as "5s"`,
+    (raw) => {
+      const value = duration(raw);
+      return value !== undefined && value <= MAX_CLASSIFIER_TIMEOUT_MS ? value : undefined;
+    },
+  );
+  let classifier: ClassifierConfig | undefined;
+  if (classifierModel !== undefined) {
+    const baseUrlVariable =
+      read('CLAUDOMATOR_CLASSIFIER_BASE_URL') !== undefined ? 'CLAUDOMATOR_CLASSIFIER_BASE_URL' : 'ANTHROPIC_BASE_URL';
+    const rawBaseUrl = read('CLAUDOMATOR_CLASSIFIER_BASE_URL') ?? (env.ANTHROPIC_BASE_URL?.trim() || undefined);
+    const baseUrl = rawBaseUrl === undefined ? undefined : httpUrl(rawBaseUrl);
+    if (rawBaseUrl !== undefined && baseUrl === undefined) {
+      problems.push({ variable: baseUrlVariable, expected: 'an http(s) URL', got: rawBaseUrl });
+    }
+    const apiKey = read('CLAUDOMATOR_CLASSIFIER_API_KEY') ?? (env.ANTHROPIC_API_KEY?.trim() || undefined);
+    if (apiKey === undefined) {
+      problems.push({
+        variable: 'CLAUDOMATOR_CLASSIFIER_API_KEY',
+        expected: 'an Anthropic API key (or ANTHROPIC_API_KEY) when CLAUDOMATOR_CLASSIFIER_MODEL is set',
+      });
+    }
+    classifier = { model: classifierModel, baseUrl, apiKey: apiKey ?? '', timeoutMs: classifierTimeoutMs };
+  }
 
   let temporal: Config['temporal'] = {
     connection: {},
@@ -274,6 +366,25 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       expected: `at least one key when CLAUDOMATOR_ENCRYPTION=on (none set, and no ${path.join(dataDir, ENCRYPTION_KEY_FILE)})`,
     });
   }
+  const id = (raw: string): number | undefined =>
+    /^\d+$/.test(raw) && Number(raw) >= 1 && Number(raw) < 2 ** 31 ? Number(raw) : undefined;
+  const idExpected = 'a numeric id from 1 to 2147483647 (0 is root: agents would run privileged)';
+  const agentUid = parse('CLAUDOMATOR_AGENT_UID', undefined as number | undefined, idExpected, id);
+  const agentGid = parse('CLAUDOMATOR_AGENT_GID', agentUid, idExpected, id);
+  if (agentUid === undefined && (read('CLAUDOMATOR_AGENT_GID') ?? read('CLAUDOMATOR_AGENT_HOME')) !== undefined) {
+    problems.push({
+      variable: 'CLAUDOMATOR_AGENT_GID / CLAUDOMATOR_AGENT_HOME',
+      expected: 'CLAUDOMATOR_AGENT_UID to be set too (they apply only to agents under their own uid)',
+    });
+  }
+  const agentUser: AgentUser | undefined =
+    agentUid === undefined
+      ? undefined
+      : {
+          uid: agentUid,
+          gid: agentGid ?? agentUid,
+          home: path.resolve(read('CLAUDOMATOR_AGENT_HOME') ?? path.join(dataDir, 'agent-home')),
+        };
 
   const config: Config = {
     temporal,
@@ -294,6 +405,19 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ),
     agents,
     agentSlots,
+    maxConcurrent: parse(
+      'CLAUDOMATOR_MAX_CONCURRENT',
+      undefined as number | undefined,
+      'a whole number from 1 to 1000',
+      wholeNumber(1, 1000),
+    ),
+    hostMaxRuns: parse(
+      'CLAUDOMATOR_HOST_MAX_RUNS',
+      undefined as number | undefined,
+      'a whole number from 1 to 1000',
+      wholeNumber(1, 1000),
+    ),
+    classifier,
     agentBins: {
       claude: read('CLAUDOMATOR_CLAUDE_BIN') ?? 'claude',
       gemini: read('CLAUDOMATOR_GEMINI_BIN') ?? 'gemini',
@@ -323,11 +447,16 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     hostId: parse('CLAUDOMATOR_HOST_ID', os.hostname(), 'a host name (letters, digits, ._-)', (raw) =>
       /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
     ),
-    deploymentName: parse('CLAUDOMATOR_DEPLOYMENT_NAME', 'claudomator', 'a name (letters, digits, ._-)', (raw) =>
-      /^[\w.-]{1,100}$/.test(raw) ? raw : undefined,
+    // The Worker Controller's names are the fallback, so its pods need no mapping of their own; its
+    // deployment names are <k8s namespace>/<name>.
+    deploymentName: parse(
+      read('CLAUDOMATOR_DEPLOYMENT_NAME') === undefined ? 'TEMPORAL_DEPLOYMENT_NAME' : 'CLAUDOMATOR_DEPLOYMENT_NAME',
+      'claudomator',
+      'a name (letters, digits, ._-/)',
+      (raw) => (/^[\w.-]{1,100}(\/[\w.-]{1,100})?$/.test(raw) ? raw : undefined),
     ),
     buildId: parse(
-      'CLAUDOMATOR_BUILD_ID',
+      read('CLAUDOMATOR_BUILD_ID') === undefined ? 'TEMPORAL_WORKER_BUILD_ID' : 'CLAUDOMATOR_BUILD_ID',
       undefined as string | undefined,
       'a build id (letters, digits, ._-+)',
       (raw) => (/^[\w.+-]{1,200}$/.test(raw) ? raw : undefined),
@@ -374,6 +503,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       ),
       token: read('CLAUDOMATOR_CODEC_SERVER_TOKEN'),
     },
+    agentUser,
+    ecsAgentUri: parse('ECS_AGENT_URI', undefined as string | undefined, 'an http(s) URL', (raw) =>
+      /^https?:\/\/\S+$/.test(raw) ? raw.replace(/\/+$/, '') : undefined,
+    ),
     temporalCliPath: read('TEMPORAL_CLI_PATH'),
     temporalTestServerPath: read('TEMPORAL_TEST_SERVER_PATH'),
   };

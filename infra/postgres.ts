@@ -8,7 +8,7 @@
  * commands) use `findDatabase`, which only finds one.
  */
 import pg from 'pg';
-import { DatabaseUnreachableError, describeTarget, Store } from '../store/index.js';
+import { DatabaseUnreachableError, describeTarget, Store, UnavailableError } from '../store/index.js';
 import { migrate } from '../store/migrate.js';
 import type { Config } from './config.js';
 import { acquireEmbeddedPostgres, embeddedDir, servedEmbeddedPostgres } from './embedded-postgres.js';
@@ -91,12 +91,14 @@ export async function findDatabase(
 }
 
 /** No database to connect to: DATABASE_URL unset, no local server, and no process serving the embedded one. */
-export class NoDatabaseError extends Error {
+export class NoDatabaseError extends UnavailableError {
   override readonly name = 'NoDatabaseError';
   constructor(dataDir: string) {
     super(
+      'database',
       `No database: DATABASE_URL is unset, nothing answers on 127.0.0.1:5432, and no claudomator process serves ` +
         `the embedded database of ${dataDir}.`,
+      'Start the local stack with `claudomator up` (it hosts the embedded Postgres), or set DATABASE_URL.',
     );
   }
 }

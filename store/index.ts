@@ -1,13 +1,16 @@
 /**
- * The one module that owns claudomator's SQL.
+ * The store: the one owner of claudomator's SQL, one module per table (projects, stories, tasks,
+ * executions, agent events), each a set of functions taking the connection. `Store` is their façade:
+ * it holds the pool and, inside `transaction`, the connection of the transaction, and sends every
+ * call there.
  *
  * Activities write through it (every write is idempotent: the same call twice leaves the same rows,
  * because activities are retried), and the SDK reads through it. Each method is one statement or
- * one small transaction (callers group several into one with `transaction`); state changes are checked against the transition tables in
- * `workflows/states.ts`, and an illegal one is an `IllegalTransitionError` naming both states.
+ * one small transaction (callers group several into one with `transaction`); state changes are
+ * checked against the transition tables in `workflows/states.ts`, and an illegal one is an
+ * `IllegalTransitionError` naming both states.
  */
 import pg from 'pg';
-import { storyStatesLeadingTo, taskStatesLeadingTo } from '../workflows/states.js';
 import type {
   AgentConfig,
   AgentEvent,
@@ -20,81 +23,26 @@ import type {
   Task,
   TaskFilter,
   TaskInteraction,
-  TaskKind,
   TaskState,
-  ValidationConfig,
 } from '../workflows/types.js';
-import { ConflictError, DatabaseUnreachableError, IllegalTransitionError, NotFoundError } from './errors.js';
-import {
-  toAgentEvent,
-  toExecution,
-  toProject,
-  toStory,
-  toTask,
-  toTaskInteraction,
-  type AgentEventRow,
-  type ExecutionRow,
-  type ProjectRow,
-  type StoryRow,
-  type TaskInteractionRow,
-  type TaskRow,
-} from './rows.js';
+import * as agentEvents from './agent-events.js';
+import { describeTarget, type Db } from './db.js';
+import { DatabaseUnreachableError } from './errors.js';
+import * as executions from './executions.js';
+import type { ExecutionPatch } from './executions.js';
+import * as projects from './projects.js';
+import type { NewProject } from './projects.js';
+import * as stories from './stories.js';
+import type { NewStory } from './stories.js';
+import * as tasks from './tasks.js';
+import type { NewTask } from './tasks.js';
 
 export * from './errors.js';
+export { describeTarget } from './db.js';
+export type { ExecutionPatch, NewProject, NewStory, NewTask };
 
 /** How long to wait for a connection before calling the database unreachable. */
 const CONNECT_TIMEOUT_MS = 5_000;
-
-/** A task as created: the spec fields, an optional idempotency key, and PENDING unless said otherwise. */
-export interface NewTask {
-  id: string;
-  /** Default `task`. */
-  kind?: TaskKind;
-  name: string;
-  instructions: string;
-  agent: AgentConfig;
-  timeoutMs?: number;
-  dependsOn?: string[];
-  parentTaskId?: string;
-  storyId?: string;
-  projectId?: string;
-  repositoryUrl?: string;
-  branch?: string;
-  idempotencyKey?: string;
-}
-
-export interface NewProject {
-  id: string;
-  remoteUrl: string;
-  defaultBranch: string;
-  deployCommand?: string;
-  validation?: ValidationConfig;
-}
-
-export interface NewStory {
-  id: string;
-  projectId: string;
-  name: string;
-  branch: string;
-  maxFixAttempts: number;
-}
-
-/** The fields of an execution that change as it runs; absent fields are left as stored. */
-export type ExecutionPatch = Partial<Omit<Execution, 'id' | 'taskId' | 'startTime' | 'changeStats'>>;
-
-const TASK_SELECT = `
-  select t.*, array(select d.depends_on from task_dependencies d where d.task_id = t.id order by d.depends_on) as depends_on
-  from tasks t`;
-
-/** Where the connection string points, without credentials, for error messages. */
-export function describeTarget(connectionString: string): string {
-  try {
-    const url = new URL(connectionString);
-    return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
-  } catch {
-    return 'the configured DATABASE_URL';
-  }
-}
 
 export class Store {
   /**
@@ -103,7 +51,7 @@ export class Store {
    */
   constructor(
     readonly pool: pg.Pool,
-    private readonly db: pg.Pool | pg.PoolClient = pool,
+    private readonly db: Db = pool,
   ) {}
 
   /**
@@ -152,428 +100,106 @@ export class Store {
     }
   }
 
-  // ---- Projects -------------------------------------------------------------------------------
+  // ---- Projects (store/projects.ts) -----------------------------------------------------------
 
-  /** Create or update a project (adding the same project twice is a no-op). */
-  async upsertProject(project: NewProject): Promise<Project> {
-    const { rows } = await this.db.query<ProjectRow>(
-      `insert into projects (id, remote_url, default_branch, deploy_command, validation)
-       values ($1::text, $2::text, $3::text, $4::text, $5::jsonb)
-       on conflict (id) do update set
-         remote_url = excluded.remote_url, default_branch = excluded.default_branch,
-         deploy_command = excluded.deploy_command, validation = excluded.validation,
-         updated_at = case
-           when (projects.remote_url, projects.default_branch, projects.deploy_command, projects.validation)
-                is not distinct from (excluded.remote_url, excluded.default_branch, excluded.deploy_command, excluded.validation)
-           then projects.updated_at else now() end
-       returning *`,
-      [
-        project.id,
-        project.remoteUrl,
-        project.defaultBranch,
-        project.deployCommand ?? null,
-        project.validation ? JSON.stringify(project.validation) : null,
-      ],
-    );
-    return toProject(rows[0]!);
+  upsertProject(project: NewProject): Promise<Project> {
+    return projects.upsertProject(this.db, project);
+  }
+  getProject(id: string): Promise<Project> {
+    return projects.getProject(this.db, id);
+  }
+  listProjects(): Promise<Project[]> {
+    return projects.listProjects(this.db);
   }
 
-  async getProject(id: string): Promise<Project> {
-    const { rows } = await this.db.query<ProjectRow>('select * from projects where id = $1::text', [id]);
-    if (!rows[0]) throw new NotFoundError('project', id);
-    return toProject(rows[0]);
+  // ---- Stories (store/stories.ts) -------------------------------------------------------------
+
+  createStory(story: NewStory): Promise<{ story: Story; created: boolean }> {
+    return stories.createStory(this.db, story);
+  }
+  getStory(id: string): Promise<Story> {
+    return stories.getStory(this.db, id);
+  }
+  listStories(filter?: { projectId?: string; status?: StoryState }): Promise<Story[]> {
+    return stories.listStories(this.db, filter);
+  }
+  updateStoryStatus(id: string, status: StoryState, detail?: string | null): Promise<Story> {
+    return stories.updateStoryStatus(this.db, id, status, detail);
   }
 
-  async listProjects(): Promise<Project[]> {
-    const { rows } = await this.db.query<ProjectRow>('select * from projects order by id');
-    return rows.map(toProject);
+  // ---- Tasks, their dependencies and interactions (store/tasks.ts) ----------------------------
+
+  /** The task and its dependency edges in one transaction (joining the caller's, if any). */
+  createTask(task: NewTask): Promise<{ task: Task; created: boolean }> {
+    return this.transaction((tx) => tasks.createTask(tx.db, task));
+  }
+  getTask(id: string): Promise<Task> {
+    return tasks.getTask(this.db, id);
+  }
+  findTask(id: string): Promise<Task | undefined> {
+    return tasks.findTask(this.db, id);
+  }
+  findTaskByIdempotencyKey(key: string): Promise<Task | undefined> {
+    return tasks.findTaskByIdempotencyKey(this.db, key);
+  }
+  listTasks(filter?: TaskFilter): Promise<Task[]> {
+    return tasks.listTasks(this.db, filter);
+  }
+  listSubtasks(parentId: string): Promise<Task[]> {
+    return tasks.listTasks(this.db, { parentTaskId: parentId });
+  }
+  listTasksByStory(storyId: string): Promise<Task[]> {
+    return tasks.listTasks(this.db, { storyId });
+  }
+  listDependents(taskId: string): Promise<Task[]> {
+    return tasks.listDependents(this.db, taskId);
+  }
+  listDependencyClosure(taskIds: string[]): Promise<Array<{ taskId: string; dependsOn: string }>> {
+    return tasks.listDependencyClosure(this.db, taskIds);
+  }
+  updateTaskState(id: string, state: TaskState, options?: { error?: string | null }): Promise<{ from: TaskState }> {
+    return tasks.updateTaskState(this.db, id, state, options);
+  }
+  updateTaskQuestion(id: string, question: Question | null): Promise<void> {
+    return tasks.updateTaskQuestion(this.db, id, question);
+  }
+  updateTaskSummary(id: string, summary: string): Promise<void> {
+    return tasks.updateTaskSummary(this.db, id, summary);
+  }
+  updateTaskAgent(id: string, agent: AgentConfig): Promise<void> {
+    return tasks.updateTaskAgent(this.db, id, agent);
+  }
+  appendTaskInteraction(interaction: TaskInteraction): Promise<void> {
+    return tasks.appendTaskInteraction(this.db, interaction);
+  }
+  listTaskInteractions(taskId: string): Promise<TaskInteraction[]> {
+    return tasks.listTaskInteractions(this.db, taskId);
   }
 
-  // ---- Stories --------------------------------------------------------------------------------
+  // ---- Executions (store/executions.ts) -------------------------------------------------------
 
-  /** Create a story; creating the same story again returns it, a different one under the same id is a conflict. */
-  async createStory(story: NewStory): Promise<{ story: Story; created: boolean }> {
-    const { rows } = await this.db.query<StoryRow>(
-      `insert into stories (id, project_id, name, branch, max_fix_attempts)
-       values ($1::text, $2::text, $3::text, $4::text, $5::int)
-       on conflict (id) do nothing returning *`,
-      [story.id, story.projectId, story.name, story.branch, story.maxFixAttempts],
-    );
-    if (rows[0]) return { story: toStory(rows[0]), created: true };
-    const existing = await this.getStory(story.id);
-    if (existing.projectId !== story.projectId || existing.branch !== story.branch) {
-      throw new ConflictError(
-        `Story "${story.id}" already exists for project ${existing.projectId} on branch ${existing.branch}`,
-      );
-    }
-    return { story: existing, created: false };
+  createExecution(execution: Execution): Promise<Execution> {
+    return executions.createExecution(this.db, execution);
+  }
+  updateExecution(id: string, patch: ExecutionPatch): Promise<Execution> {
+    return executions.updateExecution(this.db, id, patch);
+  }
+  updateExecutionChangestats(id: string, stats: ChangeStats): Promise<void> {
+    return executions.updateExecutionChangestats(this.db, id, stats);
+  }
+  getExecution(id: string): Promise<Execution> {
+    return executions.getExecution(this.db, id);
+  }
+  listExecutions(taskId: string): Promise<Execution[]> {
+    return executions.listExecutions(this.db, taskId);
   }
 
-  async getStory(id: string): Promise<Story> {
-    const { rows } = await this.db.query<StoryRow>('select * from stories where id = $1::text', [id]);
-    if (!rows[0]) throw new NotFoundError('story', id);
-    return toStory(rows[0]);
+  // ---- Agent events (store/agent-events.ts) ---------------------------------------------------
+
+  recordAgentEvent(event: AgentEvent): Promise<void> {
+    return agentEvents.recordAgentEvent(this.db, event);
   }
-
-  async listStories(filter: { projectId?: string; status?: StoryState } = {}): Promise<Story[]> {
-    const { rows } = await this.db.query<StoryRow>(
-      `select * from stories
-       where ($1::text is null or project_id = $1::text) and ($2::text is null or status = $2::text)
-       order by created_at, id`,
-      [filter.projectId ?? null, filter.status ?? null],
-    );
-    return rows.map(toStory);
+  listAgentEvents(filter?: { agent?: string; limit?: number }): Promise<AgentEvent[]> {
+    return agentEvents.listAgentEvents(this.db, filter);
   }
-
-  /** Move a story to `status` (checked against STORY_TRANSITIONS); `detail` replaces the one-line status detail when given. */
-  async updateStoryStatus(id: string, status: StoryState, detail?: string | null): Promise<Story> {
-    const { rows } = await this.db.query<StoryRow>(
-      `update stories set status = $2::text,
-         detail = case when $3::boolean then $4::text else detail end,
-         updated_at = case when status = $2::text and detail is not distinct from
-           (case when $3::boolean then $4::text else detail end) then updated_at else now() end
-       where id = $1::text and status = any($5::text[])
-       returning *`,
-      [id, status, detail !== undefined, detail ?? null, storyStatesLeadingTo(status)],
-    );
-    if (rows[0]) return toStory(rows[0]);
-    const current = await this.getStory(id);
-    throw new IllegalTransitionError('story', id, current.status, status);
-  }
-
-  // ---- Tasks ----------------------------------------------------------------------------------
-
-  /**
-   * Create a task with its dependency edges, PENDING. Idempotent: the same task (by id, or by
-   * idempotency key) again returns the stored one with `created: false`; a different task under an
-   * existing id is a `ConflictError`. An unknown dependency, parent, story or project is a `NotFoundError`.
-   */
-  async createTask(task: NewTask): Promise<{ task: Task; created: boolean }> {
-    return this.transaction(async (tx) => {
-      const client = tx.db;
-      const { rows } = await client
-        .query<{ id: string }>(
-          `insert into tasks (id, name, instructions, agent, timeout_ms, parent_task_id, story_id, project_id,
-                            repository_url, branch, idempotency_key, kind)
-         values ($1::text, $2::text, $3::text, $4::jsonb, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text,
-                 $11::text, $12::text)
-         on conflict do nothing returning id`,
-          [
-            task.id,
-            task.name,
-            task.instructions,
-            JSON.stringify(task.agent),
-            task.timeoutMs ?? null,
-            task.parentTaskId ?? null,
-            task.storyId ?? null,
-            task.projectId ?? null,
-            task.repositoryUrl ?? null,
-            task.branch ?? null,
-            task.idempotencyKey ?? null,
-            task.kind ?? 'task',
-          ],
-        )
-        .catch((err: unknown) => rethrowForeignKey(err, task));
-      if (rows[0]) {
-        const dependsOn = [...new Set(task.dependsOn ?? [])];
-        if (dependsOn.length > 0) {
-          await client
-            .query(
-              `insert into task_dependencies (task_id, depends_on)
-               select $1::text, unnest($2::text[]) on conflict do nothing`,
-              [task.id, dependsOn],
-            )
-            .catch((err: unknown) => rethrowForeignKey(err, task));
-        }
-        return { task: await this.getTaskWith(client, task.id), created: true };
-      }
-      const existing = await this.findTaskWith(client, task.id, task.idempotencyKey);
-      if (!existing) throw new ConflictError(`Task "${task.id}" could not be created`);
-      if (task.idempotencyKey !== undefined && existing.idempotencyKey === task.idempotencyKey) {
-        return { task: existing.task, created: false };
-      }
-      const sameDeps = [...new Set(task.dependsOn ?? [])].sort().join(',') === existing.task.dependsOn.join(',');
-      if (existing.task.name !== task.name || existing.task.instructions !== task.instructions || !sameDeps) {
-        throw new ConflictError(`A different task with id "${task.id}" already exists; choose another id`);
-      }
-      return { task: existing.task, created: false };
-    });
-  }
-
-  async getTask(id: string): Promise<Task> {
-    return this.getTaskWith(this.db, id);
-  }
-
-  /** The task, or undefined when there is none (for callers that expect absence). */
-  async findTask(id: string): Promise<Task | undefined> {
-    const { rows } = await this.db.query<TaskRow>(`${TASK_SELECT} where t.id = $1::text`, [id]);
-    return rows[0] ? toTask(rows[0]) : undefined;
-  }
-
-  async findTaskByIdempotencyKey(key: string): Promise<Task | undefined> {
-    const { rows } = await this.db.query<TaskRow>(`${TASK_SELECT} where t.idempotency_key = $1::text`, [key]);
-    return rows[0] ? toTask(rows[0]) : undefined;
-  }
-
-  /** Tasks matching every given filter field, oldest first (default limit 1000). */
-  async listTasks(filter: TaskFilter = {}): Promise<Task[]> {
-    const states = filter.state === undefined ? null : Array.isArray(filter.state) ? filter.state : [filter.state];
-    const { rows } = await this.db.query<TaskRow>(
-      `${TASK_SELECT}
-       where ($1::text[] is null or t.state = any($1::text[]))
-         and ($2::text is null or t.story_id = $2::text)
-         and ($3::text is null or t.project_id = $3::text)
-         and ($4::text is null or t.parent_task_id = $4::text)
-       order by t.created_at, t.id
-       limit $5::int`,
-      [states, filter.storyId ?? null, filter.projectId ?? null, filter.parentTaskId ?? null, filter.limit ?? 1000],
-    );
-    return rows.map(toTask);
-  }
-
-  async listSubtasks(parentId: string): Promise<Task[]> {
-    return this.listTasks({ parentTaskId: parentId });
-  }
-
-  async listTasksByStory(storyId: string): Promise<Task[]> {
-    return this.listTasks({ storyId });
-  }
-
-  /** Tasks that depend on `taskId` (who must be told when it finishes). */
-  async listDependents(taskId: string): Promise<Task[]> {
-    const { rows } = await this.db.query<TaskRow>(
-      `${TASK_SELECT} where t.id in (select task_id from task_dependencies where depends_on = $1::text)
-       order by t.created_at, t.id`,
-      [taskId],
-    );
-    return rows.map(toTask);
-  }
-
-  /** Every dependency edge among the given tasks and everything they reach (for cycle checks). */
-  async listDependencyClosure(taskIds: string[]): Promise<Array<{ taskId: string; dependsOn: string }>> {
-    const { rows } = await this.db.query<{ task_id: string; depends_on: string }>(
-      `with recursive reach(id) as (
-         select unnest($1::text[])
-         union
-         select d.depends_on from task_dependencies d join reach r on d.task_id = r.id
-       )
-       select d.task_id, d.depends_on from task_dependencies d join reach r on d.task_id = r.id
-       order by d.task_id, d.depends_on`,
-      [taskIds],
-    );
-    return rows.map((r) => ({ taskId: r.task_id, dependsOn: r.depends_on }));
-  }
-
-  /**
-   * Move a task to `state`, checked against TASK_TRANSITIONS. Writing the current state again is a
-   * no-op. `error` (when given) replaces the task's last error; null clears it. Returns the state it
-   * came from.
-   */
-  async updateTaskState(
-    id: string,
-    state: TaskState,
-    options: { error?: string | null } = {},
-  ): Promise<{ from: TaskState }> {
-    const { rows } = await this.db.query<{ from_state: TaskState }>(
-      `with prev as (select id, state from tasks where id = $1::text for update)
-       update tasks t set state = $2::text,
-         error = case when $3::boolean then $4::text else t.error end,
-         updated_at = case when prev.state = $2::text then t.updated_at else now() end
-       from prev
-       where t.id = prev.id and prev.state = any($5::text[])
-       returning prev.state as from_state`,
-      [id, state, options.error !== undefined, options.error ?? null, taskStatesLeadingTo(state)],
-    );
-    if (rows[0]) return { from: rows[0].from_state };
-    const current = await this.getTask(id);
-    throw new IllegalTransitionError('task', id, current.state, state);
-  }
-
-  /** Store (or with null, clear) the task's open question. */
-  async updateTaskQuestion(id: string, question: Question | null): Promise<void> {
-    await this.updateTaskColumn(id, 'question = $2::jsonb', question === null ? null : JSON.stringify(question));
-  }
-
-  async updateTaskSummary(id: string, summary: string): Promise<void> {
-    await this.updateTaskColumn(id, 'summary = $2::text', summary);
-  }
-
-  /** Record the agent (and model) the task actually got from the pool and the classifier. */
-  async updateTaskAgent(id: string, agent: AgentConfig): Promise<void> {
-    await this.updateTaskColumn(id, 'agent = $2::jsonb', JSON.stringify(agent));
-  }
-
-  /** Append to the question/answer history; the same interaction id twice is stored once. */
-  async appendTaskInteraction(interaction: TaskInteraction): Promise<void> {
-    await this.db.query(
-      `insert into task_interactions (id, task_id, kind, text, options, execution_id, at)
-       values ($1::text, $2::text, $3::text, $4::text, $5::jsonb, $6::text, $7::timestamptz)
-       on conflict (id) do nothing`,
-      [
-        interaction.id,
-        interaction.taskId,
-        interaction.kind,
-        interaction.text,
-        interaction.options ? JSON.stringify(interaction.options) : null,
-        interaction.executionId ?? null,
-        interaction.at,
-      ],
-    );
-  }
-
-  async listTaskInteractions(taskId: string): Promise<TaskInteraction[]> {
-    const { rows } = await this.db.query<TaskInteractionRow>(
-      'select * from task_interactions where task_id = $1::text order by at, id',
-      [taskId],
-    );
-    return rows.map(toTaskInteraction);
-  }
-
-  // ---- Executions -----------------------------------------------------------------------------
-
-  /** Record the start of an agent run; the same execution id twice is stored once (the first write wins). */
-  async createExecution(execution: Execution): Promise<Execution> {
-    await this.db.query(
-      `insert into executions (id, task_id, status, agent, model, start_time, stdout_path, stderr_path,
-                               artifact_dir, sandbox_dir, session_id, resume_answer)
-       values ($1::text, $2::text, $3::text, $4::text, $5::text, $6::timestamptz, $7::text, $8::text,
-               $9::text, $10::text, $11::text, $12::text)
-       on conflict (id) do nothing`,
-      [
-        execution.id,
-        execution.taskId,
-        execution.status,
-        execution.agent ?? null,
-        execution.model ?? null,
-        execution.startTime,
-        execution.stdoutPath ?? null,
-        execution.stderrPath ?? null,
-        execution.artifactDir ?? null,
-        execution.sandboxDir ?? null,
-        execution.sessionId ?? null,
-        execution.resumeAnswer ?? null,
-      ],
-    );
-    return this.getExecution(execution.id);
-  }
-
-  /** Set the given fields of an execution (status, end time, session, summary, cost, error …). */
-  async updateExecution(id: string, patch: ExecutionPatch): Promise<Execution> {
-    const columns: Record<keyof ExecutionPatch, [string, string]> = {
-      status: ['status', 'text'],
-      agent: ['agent', 'text'],
-      model: ['model', 'text'],
-      endTime: ['end_time', 'timestamptz'],
-      stdoutPath: ['stdout_path', 'text'],
-      stderrPath: ['stderr_path', 'text'],
-      artifactDir: ['artifact_dir', 'text'],
-      sandboxDir: ['sandbox_dir', 'text'],
-      sessionId: ['session_id', 'text'],
-      resumeAnswer: ['resume_answer', 'text'],
-      error: ['error', 'text'],
-      costUsd: ['cost_usd', 'double precision'],
-      summary: ['summary', 'text'],
-    };
-    const sets: string[] = [];
-    const values: unknown[] = [id];
-    for (const [key, [column, type]] of Object.entries(columns) as Array<[keyof ExecutionPatch, [string, string]]>) {
-      if (patch[key] === undefined) continue;
-      values.push(patch[key]);
-      sets.push(`${column} = $${values.length}::${type}`);
-    }
-    if (sets.length > 0) {
-      const { rowCount } = await this.db.query(`update executions set ${sets.join(', ')} where id = $1::text`, values);
-      if (rowCount === 0) throw new NotFoundError('execution', id);
-    }
-    return this.getExecution(id);
-  }
-
-  async updateExecutionChangestats(id: string, stats: ChangeStats): Promise<void> {
-    const { rowCount } = await this.db.query(
-      'update executions set files_changed = $2::int, insertions = $3::int, deletions = $4::int where id = $1::text',
-      [id, stats.filesChanged, stats.insertions, stats.deletions],
-    );
-    if (rowCount === 0) throw new NotFoundError('execution', id);
-  }
-
-  async getExecution(id: string): Promise<Execution> {
-    const { rows } = await this.db.query<ExecutionRow>('select * from executions where id = $1::text', [id]);
-    if (!rows[0]) throw new NotFoundError('execution', id);
-    return toExecution(rows[0]);
-  }
-
-  /** A task's executions, oldest first. */
-  async listExecutions(taskId: string): Promise<Execution[]> {
-    const { rows } = await this.db.query<ExecutionRow>(
-      'select * from executions where task_id = $1::text order by start_time, id',
-      [taskId],
-    );
-    return rows.map(toExecution);
-  }
-
-  // ---- Agent events ---------------------------------------------------------------------------
-
-  /** Record an agent event; the same event id twice is stored once. */
-  async recordAgentEvent(event: AgentEvent): Promise<void> {
-    await this.db.query(
-      `insert into agent_events (id, agent, event, at, until, reason)
-       values ($1::text, $2::text, $3::text, $4::timestamptz, $5::timestamptz, $6::text)
-       on conflict (id) do nothing`,
-      [event.id, event.agent, event.event, event.at, event.until ?? null, event.reason ?? null],
-    );
-  }
-
-  /** Newest first. */
-  async listAgentEvents(filter: { agent?: string; limit?: number } = {}): Promise<AgentEvent[]> {
-    const { rows } = await this.db.query<AgentEventRow>(
-      `select * from agent_events where ($1::text is null or agent = $1::text)
-       order by at desc, id desc limit $2::int`,
-      [filter.agent ?? null, filter.limit ?? 100],
-    );
-    return rows.map(toAgentEvent);
-  }
-
-  // ---- Helpers --------------------------------------------------------------------------------
-
-  private async updateTaskColumn(id: string, assignment: string, value: unknown): Promise<void> {
-    const { rowCount } = await this.db.query(`update tasks set ${assignment}, updated_at = now() where id = $1::text`, [
-      id,
-      value,
-    ]);
-    if (rowCount === 0) throw new NotFoundError('task', id);
-  }
-
-  private async getTaskWith(db: pg.Pool | pg.PoolClient, id: string): Promise<Task> {
-    const { rows } = await db.query<TaskRow>(`${TASK_SELECT} where t.id = $1::text`, [id]);
-    if (!rows[0]) throw new NotFoundError('task', id);
-    return toTask(rows[0]);
-  }
-
-  private async findTaskWith(
-    db: pg.Pool | pg.PoolClient,
-    id: string,
-    idempotencyKey: string | undefined,
-  ): Promise<{ task: Task; idempotencyKey: string | null } | undefined> {
-    const { rows } = await db.query<TaskRow>(
-      `${TASK_SELECT} where ($2::text is not null and t.idempotency_key = $2::text) or t.id = $1::text
-       order by (t.idempotency_key is not distinct from $2::text) desc limit 1`,
-      [id, idempotencyKey ?? null],
-    );
-    return rows[0] ? { task: toTask(rows[0]), idempotencyKey: rows[0].idempotency_key } : undefined;
-  }
-}
-
-/** Turn a foreign-key violation into a NotFoundError naming what is missing. */
-function rethrowForeignKey(err: unknown, task: NewTask): never {
-  if (err instanceof pg.DatabaseError && err.code === '23503') {
-    const constraint = err.constraint ?? '';
-    if (constraint.includes('depends_on')) {
-      const known = /\(depends_on\)=\(([^)]*)\)/.exec(err.detail ?? '')?.[1];
-      throw new NotFoundError('task', known ?? (task.dependsOn ?? []).join(', '));
-    }
-    if (constraint.includes('parent')) throw new NotFoundError('task', task.parentTaskId ?? '');
-    if (constraint.includes('story')) throw new NotFoundError('story', task.storyId ?? '');
-    if (constraint.includes('project')) throw new NotFoundError('project', task.projectId ?? '');
-  }
-  throw err;
 }

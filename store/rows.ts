@@ -76,12 +76,14 @@ export interface ExecutionRow {
   status: ExecutionStatus;
   agent: string | null;
   model: string | null;
+  model_reason: string | null;
   start_time: Date;
   end_time: Date | null;
   stdout_path: string | null;
   stderr_path: string | null;
   artifact_dir: string | null;
   sandbox_dir: string | null;
+  host_queue: string | null;
   session_id: string | null;
   resume_answer: string | null;
   error: string | null;
@@ -175,12 +177,14 @@ export function toExecution(row: ExecutionRow): Execution {
     status: row.status,
     agent: opt(row.agent),
     model: opt(row.model),
+    modelReason: opt(row.model_reason),
     startTime: row.start_time.toISOString(),
     endTime: iso(row.end_time),
     stdoutPath: opt(row.stdout_path),
     stderrPath: opt(row.stderr_path),
     artifactDir: opt(row.artifact_dir),
     sandboxDir: opt(row.sandbox_dir),
+    hostQueue: opt(row.host_queue),
     sessionId: opt(row.session_id),
     resumeAnswer: opt(row.resume_answer),
     error: opt(row.error),

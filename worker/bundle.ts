@@ -42,20 +42,29 @@ export interface LoadedBundle {
  * sources to compare); else a bundle built from source now (development, several seconds).
  */
 export async function loadWorkflowBundle(configuredPath?: string): Promise<LoadedBundle> {
-  if (configuredPath) {
-    if (!existsSync(configuredPath)) {
-      throw new Error(
-        `The workflow bundle ${configuredPath} (CLAUDOMATOR_WORKFLOW_BUNDLE) does not exist; run npm run build.`,
-      );
-    }
-    return { bundle: { codePath: configuredPath }, source: configuredPath };
-  }
+  if (configuredPath) return prebuiltWorkflowBundle(configuredPath);
   const prebuilt = prebuiltBundlePath();
   if (existsSync(prebuilt) && (runningFromDist() || (await isCurrent(prebuilt)))) {
     return { bundle: { codePath: prebuilt }, source: prebuilt };
   }
   const { code } = await bundleWorkflowCode(bundleOptions());
   return { bundle: { code }, source: `${path.dirname(workflowsEntry())} (bundled at start)` };
+}
+
+/**
+ * A bundle built beforehand and nothing else: the configured one, else `dist/workflow-bundle.js`.
+ * For workers that must not bundle at start (a Lambda's cold start, worker/lambda.ts).
+ */
+export function prebuiltWorkflowBundle(configuredPath?: string): LoadedBundle {
+  const file = configuredPath ?? prebuiltBundlePath();
+  if (!existsSync(file)) {
+    throw new Error(
+      configuredPath
+        ? `The workflow bundle ${file} (CLAUDOMATOR_WORKFLOW_BUNDLE) does not exist; run npm run build.`
+        : `The workflow bundle ${file} does not exist: run npm run build, or set CLAUDOMATOR_WORKFLOW_BUNDLE.`,
+    );
+  }
+  return { bundle: { codePath: file }, source: file };
 }
 
 /** The workflows, with the failure converter every worker and client uses (infra/failure-converter.cjs). */

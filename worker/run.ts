@@ -1,22 +1,26 @@
 /**
  * A worker process's life: connect (database, Temporal), create the role's workers, run them until
  * asked to stop, then close everything in reverse order. Used by `claudomator worker`,
- * `claudomator up` (through infra/stack.ts) and `worker/main.ts`.
+ * `claudomator up` (through worker/stack.ts) and `worker/main.ts`.
  *
- * Stopping is graceful: each worker stops polling, lets running activities finish for the shutdown
- * grace (`CLAUDOMATOR_SHUTDOWN_GRACE`), then cancels them (agent runs checkpoint their session in a
- * heartbeat when cancelled, so the retry on another worker resumes it).
+ * Stopping is a drain: each worker stops polling (no new task, no new run), lets running activities
+ * finish for the shutdown grace (`CLAUDOMATOR_SHUTDOWN_GRACE`), then cancels what is still running
+ * (agent runs checkpoint their session in a heartbeat when cancelled, so the retry on another worker
+ * resumes it). Agent hosts that must never cut a run set the grace to the longest run timeout (the
+ * manifests do: docs/deploy.md, "Scale-in and rollouts").
  */
 import type { Logger, NativeConnection } from '@temporalio/worker';
 import type { Config, WorkerRole } from '../infra/config.js';
 import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
 import { connectClient, connectWorkerConnection } from '../infra/temporal.js';
-import { agentPoolInput, ensureAgentPool } from '../client/agent-pool.js';
+import { agentPoolInput, ensureAgentPool } from '../infra/agent-pool.js';
 import { Store } from '../store/index.js';
 import { loadWorkflowBundle } from './bundle.js';
-import { killOrphanedRuns } from '../activities/process.js';
+import { killOrphanedRuns } from '../activities/process-tree.js';
 import { createWorkers, runsAgents, runsOrchestration, type CreatedWorker } from './factory.js';
 import { checkReadiness, startHealthServer, type HealthServer } from './health-server.js';
+import { agentUserProblems } from './agent-user.js';
+import { ecsTaskProtection } from './task-protection.js';
 import { installRuntime, workerLogger } from './runtime.js';
 
 export interface WorkerProcess {
@@ -77,6 +81,20 @@ export async function startWorker(
       cleanup.push(() => server.close());
     }
 
+    if (runsAgents(role) && config.agentUser) {
+      const { problems, warnings } = await agentUserProblems(config.agentUser, config.dataDir);
+      if (problems.length > 0)
+        throw new Error(`Agents cannot run under their own uid:\n  - ${problems.join('\n  - ')}`);
+      for (const warning of warnings) logger.warn('Agent user', { warning });
+    }
+    // Dedicated agent hosts only: a laptop running every role stops whenever its owner likes.
+    if (role === 'agents' && config.shutdownGraceMs < config.defaultTimeoutMs) {
+      logger.warn('A stop interrupts agent runs longer than the shutdown grace; they resume from a checkpoint', {
+        shutdownGrace: `${config.shutdownGraceMs} ms (CLAUDOMATOR_SHUTDOWN_GRACE)`,
+        defaultTimeout: `${config.defaultTimeoutMs} ms (CLAUDOMATOR_DEFAULT_TIMEOUT)`,
+      });
+    }
+
     if (runsAgents(role)) {
       // A worker killed outright (SIGKILL, OOM) could not stop its agents, and a run that is cancelled or
       // retried on another host meanwhile never comes back here to end them: do it before taking work.
@@ -86,7 +104,31 @@ export async function startWorker(
         logger.warn('Killed agent processes left by a dead worker', { host: config.hostId, pids: orphans });
     }
 
+    if (runsAgents(role) && config.ecsAgentUri) {
+      // On ECS a task with runs in flight is protected from scale-in and deployments (worker/task-protection.ts).
+      const protection = ecsTaskProtection(config.ecsAgentUri, config.defaultTimeoutMs + 10 * 60_000, logger);
+      const inFlight = new Map<string, number>();
+      for (const { kind, taskQueue, worker } of workers) {
+        if (kind === 'orchestration') continue;
+        const subscription = worker.numInFlightActivities$.subscribe((n) => {
+          inFlight.set(taskQueue, n);
+          protection.update([...inFlight.values()].reduce((a, b) => a + b, 0));
+        });
+        cleanup.push(() => Promise.resolve(subscription.unsubscribe()));
+      }
+      cleanup.push(() => protection.stop());
+    }
+
+    let draining = false;
     const shutdown = (): void => {
+      if (!draining) {
+        draining = true;
+        logger.info('Draining: no new work; running activities get the shutdown grace', {
+          role,
+          shutdownGraceMs: config.shutdownGraceMs,
+          running: workers.reduce((n, { worker }) => n + worker.getStatus().numInFlightActivities, 0),
+        });
+      }
       for (const { worker } of workers) {
         if (worker.getState() === 'RUNNING') worker.shutdown();
       }

@@ -5,16 +5,21 @@
  * produces, and carries `snapshot()` across continue-as-new.
  *
  * The model, per agent: a slot limit, the holders, a consecutive-failure counter, a drain flag, a
- * rate-limit pause (until a time, on a durable timer in the workflow) and an operator pause. Waiting
- * requests form one FIFO across agents; after every change the FIFO is scanned in order and each
- * request that can be served now is granted, so a request is never overtaken by a later one that
- * competes for the same agent, and a request for a busy agent never blocks one for a free agent.
+ * rate-limit pause (until a time, on a durable timer in the workflow) and an operator pause; across
+ * agents, an optional global cap on the slots held at once. Waiting requests form one FIFO across
+ * agents; after every change the FIFO is scanned in order and each request that can be served now (a
+ * free slot of its agent and room under the global cap) is granted, so a request is never overtaken by
+ * a later one that competes for the same agent, and a request for a busy agent never blocks one for a
+ * free agent.
  *
  * Inputs from signals are not validated by Temporal, so the signal entry points (`request`,
  * `release`, `reclaim`, `requesterUnreachable`) accept anything and never throw: a malformed signal
  * is logged and ignored, a request for an unknown agent is denied. Operator updates are validated by
  * the `validate*` methods (thrown `PoolInputError`s become update rejections) before the handlers run.
  * See docs/decisions/agent-pool.md for the choices made here.
+ *
+ * One class on purpose, for all its length: every pool rule touches the same state (slots, FIFO,
+ * pauses, drains, the global cap), and the unit tests drive it as one object.
  */
 import type {
   AgentEvent,
@@ -25,6 +30,7 @@ import type {
   PoolAgentState,
   PoolMessage,
   PoolStats,
+  PoolStatus,
   RunReport,
   SlotHolder,
   SlotRelease,
@@ -33,11 +39,11 @@ import type {
   WorkflowRef,
 } from './types.js';
 
-/** Consecutive failed runs that drain an agent (the seed's rule). */
+/** Consecutive failed runs that drain an agent. */
 export const DRAIN_AFTER_FAILURES = 2;
-/** A rate limit reported without a usable retry-after pauses the agent this long (the seed's default). */
+/** A rate limit reported without a usable retry-after pauses the agent this long. */
 export const DEFAULT_RATE_LIMIT_MS = 60_000;
-/** An exhausted quota reported without a usable reset time pauses the agent this long (the seed's default). */
+/** An exhausted quota reported without a usable reset time pauses the agent this long. */
 export const DEFAULT_QUOTA_PAUSE_MS = 5 * 60 * 60 * 1000;
 /** The most slots an operator may give one agent (the same bound as CLAUDOMATOR_AGENT_SLOTS). */
 export const MAX_AGENT_LIMIT = 1000;
@@ -62,7 +68,9 @@ const silent: PoolLogger = { info: () => undefined, warn: () => undefined };
 export interface AgentPoolOptions {
   agents: readonly AgentType[];
   limits?: Partial<Record<AgentType, number>>;
-  /** The previous run's state: its agents, limits and pauses win over `agents`/`limits`. */
+  /** Slots held at once across all agents; undefined: no global cap. */
+  maxConcurrent?: number;
+  /** The previous run's state: its agents, limits, global cap and pauses win over the options. */
   state?: AgentPoolSnapshot;
   /** Epoch milliseconds; the workflow passes `Date.now` (deterministic in the sandbox). */
   clock: () => number;
@@ -87,6 +95,8 @@ export class AgentPool {
   private readonly eventIdPrefix: string;
   private eventSeq = 0;
   private readonly log: PoolLogger;
+  /** Slots held at once across all agents; undefined: no global cap. */
+  private maxConcurrent: number | undefined;
 
   /** Bumped by every change the workflow publishes (details, search attributes). */
   version = 0;
@@ -99,9 +109,12 @@ export class AgentPool {
     this.clock = options.clock;
     this.eventIdPrefix = options.eventIdPrefix;
     this.log = options.logger ?? silent;
-    checkPoolInput(options.agents, options.limits);
+    checkPoolInput(options.agents, options.limits, options.maxConcurrent);
 
     const state = options.state;
+    // A snapshot from before the global cap has no such field: the input's cap applies then.
+    this.maxConcurrent =
+      state !== undefined && 'maxConcurrent' in state ? (state.maxConcurrent ?? undefined) : options.maxConcurrent;
     for (const carried of state?.agents ?? []) this.agents.set(carried.agent, { ...carried });
     for (const agent of options.agents) {
       if (!this.agents.has(agent)) {
@@ -239,6 +252,15 @@ export class AgentPool {
     }
   }
 
+  validateSetMaxConcurrent(args: unknown): void {
+    const { maxConcurrent } = this.argsObject(args, '{"maxConcurrent": 4}');
+    if (maxConcurrent !== null && !isSlotCount(maxConcurrent)) {
+      throw new PoolInputError(
+        `"maxConcurrent" must be a whole number from 0 to ${MAX_AGENT_LIMIT} (0 stops new grants), or null for no global cap, got ${JSON.stringify(maxConcurrent) ?? 'nothing'}`,
+      );
+    }
+  }
+
   validatePause(args: unknown): void {
     const input = this.argsObject(args);
     this.validateAgentField(input.agent);
@@ -257,7 +279,7 @@ export class AgentPool {
     this.validateAgentField(this.argsObject(args).agent);
   }
 
-  /** Undrain an agent and reset its failure counter (the seed's UndrainingAgent); a no-op on one that is not drained. */
+  /** Undrain an agent and reset its failure counter; a no-op on one that is not drained. */
   acknowledge(args: { agent: string; by?: string }): AgentStatus {
     const state = this.agentState(args.agent);
     const wasDrained = state.drained;
@@ -281,6 +303,15 @@ export class AgentPool {
     this.changed();
     this.dispatch();
     return this.status(state);
+  }
+
+  /** Set or (null) remove the global cap. Lowering it below the slots held takes none back: holders finish first. */
+  setMaxConcurrent(args: { maxConcurrent: number | null }): PoolStatus {
+    this.maxConcurrent = args.maxConcurrent ?? undefined;
+    this.log.info('Global slot cap changed', { maxConcurrent: args.maxConcurrent });
+    this.changed();
+    this.dispatch();
+    return this.poolStatus();
   }
 
   /** Stop grants to an agent until resumed, or until `until`. Holders keep their slots. */
@@ -417,6 +448,15 @@ export class AgentPool {
     return this.agentStates().map((state) => this.status(state));
   }
 
+  poolStatus(): PoolStatus {
+    return {
+      ...(this.maxConcurrent !== undefined ? { maxConcurrent: this.maxConcurrent } : {}),
+      running: this.holders.length,
+      waiting: this.waiters.length,
+      agents: this.statuses(),
+    };
+  }
+
   waiting(): SlotWaiter[] {
     return this.waiters.map((w) => ({ ...w }));
   }
@@ -453,15 +493,21 @@ export class AgentPool {
       outbox: [...this.inFlight.values(), ...this.outbox],
       pendingEvents: this.events,
       stats: this.stats,
+      maxConcurrent: this.maxConcurrent ?? null,
     });
   }
 
   /** Markdown for the Web UI's current details: one row per agent, then what an operator must do. */
   renderDetails(poolWorkflowId: string): string {
     const anyWaiting = this.waiters.filter((w) => w.agent === 'any').length;
+    const cap =
+      this.maxConcurrent === undefined
+        ? ''
+        : ` · at most ${this.maxConcurrent} at once${this.underGlobalCap() ? '' : ' (**reached**: requests wait for any slot to be released)'}`;
     const lines = [
       `**Agent pool** · ${this.holders.length} running · ${this.waiters.length} waiting` +
         (anyWaiting > 0 ? ` (${anyWaiting} for any agent)` : '') +
+        cap +
         ` · ${this.stats.granted} granted so far`,
       '',
       '| agent | slots in use | waiting | state | consecutive failures |',
@@ -469,7 +515,7 @@ export class AgentPool {
     ];
     for (const status of this.statuses()) {
       lines.push(
-        `| ${status.agent} | ${status.activeTasks}/${status.limit} | ${status.waiting} | ${describeState(status)} | ${status.consecutiveFailures} |`,
+        `| ${status.agent} | ${status.activeTasks}/${status.limit} | ${status.waiting} | ${describeState(status, !this.underGlobalCap())} | ${status.consecutiveFailures} |`,
       );
     }
     for (const state of this.agentStates().filter((s) => s.drained)) {
@@ -490,7 +536,7 @@ export class AgentPool {
   /** Grant every waiting request that can be served now, in FIFO order. */
   private dispatch(): void {
     let granted = false;
-    for (let i = 0; i < this.waiters.length && this.anyAgentGrantable();) {
+    for (let i = 0; i < this.waiters.length && this.underGlobalCap() && this.anyAgentGrantable();) {
       const waiter = this.waiters[i] as SlotWaiter;
       const agent = waiter.agent === 'any' ? this.pickAny() : this.grantable(waiter.agent) ? waiter.agent : undefined;
       if (agent === undefined) {
@@ -517,9 +563,8 @@ export class AgentPool {
 
   /**
    * "any": the grantable agent (not drained, not paused or rate-limited, a free slot) with the fewest
-   * active tasks, ties by name (the seed's pickAgent). The seed's fallback, "all rate-limited → the
-   * least active anyway", is deliberately not kept: a rate limit stops grants, so an "any" request
-   * waits instead and goes to whichever agent frees up first (docs/decisions/agent-pool.md).
+   * active tasks, ties by name. When every agent is rate-limited an "any" request waits, and goes to
+   * whichever agent frees up first (docs/decisions/agent-pool.md).
    * The `command` agent is never picked: it runs a given command line and cannot take instructions.
    */
   private pickAny(): AgentType | undefined {
@@ -543,6 +588,11 @@ export class AgentPool {
       state.rateLimitedUntil === undefined &&
       this.activeTasks(state.agent) < state.limit
     );
+  }
+
+  /** Room for one more holder under the global cap (the per-agent limits are `grantable`'s). */
+  private underGlobalCap(): boolean {
+    return this.maxConcurrent === undefined || this.holders.length < this.maxConcurrent;
   }
 
   private anyAgentGrantable(): boolean {
@@ -590,7 +640,7 @@ export class AgentPool {
     }
   }
 
-  /** A rate limit is not a failure (the seed counted it as one; that was a flaw): it only pauses grants. */
+  /** A rate limit is not a failure: it only pauses grants. */
   private startRateLimit(state: PoolAgentState, reason: 'transient' | 'quota', untilIso: unknown): void {
     const now = this.clock();
     let until = parseIsoTime(untilIso);
@@ -718,11 +768,9 @@ export class AgentPool {
     return `"agent" must be one of the agents this pool runs (${this.agentNames().join(', ')}), got ${JSON.stringify(agent) ?? 'nothing'}`;
   }
 
-  private argsObject(args: unknown): Record<string, unknown> {
+  private argsObject(args: unknown, example = '{"agent": "claude"}'): Record<string, unknown> {
     if (!isRecord(args)) {
-      throw new PoolInputError(
-        `expected an object such as {"agent": "claude"}, got ${JSON.stringify(args) ?? 'nothing'}`,
-      );
+      throw new PoolInputError(`expected an object such as ${example}, got ${JSON.stringify(args) ?? 'nothing'}`);
     }
     return args;
   }
@@ -737,9 +785,14 @@ export class AgentPool {
 }
 
 /** Check a pool's input (the workflow fails at start on a bad one, naming the field). */
-export function checkPoolInput(agents: unknown, limits: unknown): void {
+export function checkPoolInput(agents: unknown, limits: unknown, maxConcurrent?: unknown): void {
   if (!Array.isArray(agents) || agents.length === 0 || !agents.every(nonEmptyString)) {
     throw new PoolInputError(`"agents" must be a non-empty list of agent names, got ${JSON.stringify(agents)}`);
+  }
+  if (maxConcurrent !== undefined && !isSlotCount(maxConcurrent)) {
+    throw new PoolInputError(
+      `"maxConcurrent" must be a whole number from 0 to ${MAX_AGENT_LIMIT} (or left out for no global cap), got ${JSON.stringify(maxConcurrent)}`,
+    );
   }
   if (limits === undefined) return;
   if (!isRecord(limits)) throw new PoolInputError(`"limits" must be an object such as {"claude": 2}`);
@@ -752,7 +805,7 @@ export function checkPoolInput(agents: unknown, limits: unknown): void {
   }
 }
 
-function describeState(status: AgentStatus): string {
+function describeState(status: AgentStatus, poolFull: boolean): string {
   const parts: string[] = [];
   if (status.drained) parts.push('**drained**');
   if (status.rateLimited) {
@@ -761,7 +814,11 @@ function describeState(status: AgentStatus): string {
     );
   }
   if (status.paused) parts.push(status.pausedUntil ? `paused until ${status.pausedUntil}` : 'paused until resumed');
-  if (parts.length === 0) parts.push(status.activeTasks < status.limit ? 'available' : 'busy');
+  if (parts.length === 0) {
+    parts.push(
+      status.activeTasks >= status.limit ? 'busy' : poolFull ? 'free slot, but the pool is at its cap' : 'available',
+    );
+  }
   return parts.join(', ');
 }
 
@@ -782,6 +839,10 @@ function optionalText(value: unknown, field: string): void {
 function oneLine(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function isSlotCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_AGENT_LIMIT;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -11,8 +11,8 @@
  * - publish: keep the current details and the DrainedAgents/PausedAgents search attributes up to date.
  *
  * Continue-as-new, when the server suggests it (or after `continueAsNewAfterEvents` in tests), carries
- * `AgentPool.snapshot()`: holders, waiters, pauses with their deadlines, drains, counters, limits,
- * undelivered grants and unrecorded events. Nothing has to be drained first, because resending a
+ * `AgentPool.snapshot()`: holders, waiters, pauses with their deadlines, drains, counters, limits, the
+ * global cap, undelivered grants and unrecorded events. Nothing has to be drained first, because resending a
  * grant or re-recording an event is harmless (requesters ignore duplicate grants, event ids are fixed).
  */
 import {
@@ -37,10 +37,12 @@ import {
   DrainedAgentsKey,
   PausedAgentsKey,
   pauseAgentUpdate,
+  poolStatusQuery,
   releaseSlotSignal,
   requestSlotSignal,
   resumeAgentUpdate,
   setAgentLimitUpdate,
+  setMaxConcurrentUpdate,
   slotDeniedSignal,
   slotGrantedSignal,
 } from './definitions.js';
@@ -68,6 +70,7 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
     pool = new AgentPool({
       agents: input.agents,
       limits: input.limits,
+      ...(input.maxConcurrent !== undefined ? { maxConcurrent: input.maxConcurrent } : {}),
       state: input.state,
       clock: () => Date.now(),
       eventIdPrefix: `${workflowId}:${runId}`,
@@ -95,6 +98,15 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
   setHandler(agentStatusesQuery, () => pool.statuses(), {
     description:
       'Every agent: slot limit, active tasks and holders, waiting requests, rate limit, pause, drain, failures.',
+  });
+  setHandler(poolStatusQuery, () => pool.poolStatus(), {
+    description:
+      'The global cap (maxConcurrent, absent: none), slots held and requests waiting across agents, and every agent.',
+  });
+  setHandler(setMaxConcurrentUpdate, (args) => pool.setMaxConcurrent(args), {
+    validator: (args) => pool.validateSetMaxConcurrent(args),
+    description:
+      'Set how many slots may be held at once across all agents: {maxConcurrent} (0 to 1000), or {maxConcurrent: null} for no cap. Returns the pool status.',
   });
   setHandler(acknowledgeAgentUpdate, (args) => pool.acknowledge(args), {
     validator: (args) => pool.validateAcknowledge(args),

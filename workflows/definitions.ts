@@ -8,13 +8,13 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
   AgentStatus,
+  PoolStatus,
   SlotDenial,
   SlotGrant,
   SlotRelease,
   SlotRequest,
   StoryStatusView,
   TaskSettledNotice,
-  TaskState,
   TaskStatus,
 } from './types.js';
 
@@ -80,6 +80,9 @@ export const pauseAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; unti
   'pauseAgent',
 );
 export const resumeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string }]>('resumeAgent');
+export const poolStatusQuery = defineQuery<PoolStatus>('poolStatus');
+/** Set (a number, 0 stops new grants) or remove (null) the cap on slots held at once across all agents. */
+export const setMaxConcurrentUpdate = defineUpdate<PoolStatus, [{ maxConcurrent: number | null }]>('setMaxConcurrent');
 
 // ---- Task workflow messages -------------------------------------------------------------------
 
@@ -118,11 +121,6 @@ export interface AwaitedChange {
   /** What the waiter passes back as `from`: the state with its marks (`BLOCKED?` for a task waiting for an answer; a story's revision). */
   key: string;
   changed: boolean;
-}
-
-/** A task's state as a waiter compares it: BLOCKED on a question differs from BLOCKED on subtasks. */
-export function taskStateKey(state: TaskState, hasQuestion: boolean): string {
-  return hasQuestion ? `${state}?` : state;
 }
 
 /** The update's input, checked in the workflows' validators. */

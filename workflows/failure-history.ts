@@ -1,11 +1,11 @@
 /**
- * The seed's `withFailureHistory`: before a task runs again, the errors of its earlier failed runs are
+ * `withFailureHistory`: before a task runs again, the errors of its earlier failed runs are
  * prepended to the agent's system-prompt append, so the agent knows what went wrong and does not repeat it.
  *
  * A pure function of the agent config and the task's executions (oldest first, as the store lists them),
- * with no clock or randomness: workflow code may call it, and replays give the same text. The text format
- * is the seed's ("## Prior Attempt History" …). Two bounds the seed lacked keep the prompt small when a
- * task has failed many times: only the most recent attempts are listed, and each error is cut to a size.
+ * with no clock or randomness: workflow code may call it, and replays give the same text. Two bounds keep
+ * the prompt small when a task has failed many times: only the most recent attempts are listed, and each
+ * error is cut to a size.
  */
 import type { AgentConfig, Execution } from './types.js';
 
@@ -36,7 +36,7 @@ export function withFailureHistory(agent: AgentConfig, executions: readonly Exec
   return { ...agent, systemPromptAppend: text + (agent.systemPromptAppend ?? '') };
 }
 
-/** The seed's Go layout "2006-01-02 15:04 UTC"; an unparsable time is shown as it is. */
+/** "2026-12-04 15:04 UTC"; an unparsable time is shown as it is. */
 function formatStart(iso: string): string {
   const ms = Date.parse(iso);
   if (Number.isNaN(ms)) return iso;

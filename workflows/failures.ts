@@ -6,10 +6,6 @@
  * rename silently changes.
  */
 export const FailureType = {
-  /** The agent hit a transient rate limit; `nextRetryDelay`/details carry the retry-after. */
-  RateLimited: 'RateLimited',
-  /** The agent's quota is exhausted until a reset time. */
-  QuotaExhausted: 'QuotaExhausted',
   /** The task's own budget ran out. */
   BudgetExceeded: 'BudgetExceeded',
   /** The agent ran and failed (a crash, an API error, garbage output). */
@@ -24,9 +20,13 @@ export const FailureType = {
   IllegalTransition: 'IllegalTransition',
   /** A row the caller named does not exist. */
   NotFound: 'NotFound',
+  /** A write that conflicts with what is stored (e.g. a different task under an existing id). */
+  Conflict: 'Conflict',
   /** A git merge stopped on conflicts; details carry the files. */
   MergeConflict: 'MergeConflict',
   /** A deploy or validation command exited non-zero. */
   CommandFailed: 'CommandFailed',
+  /** A deploy or validation command cannot start (no such executable, not executable): fix the project's command. */
+  CommandConfig: 'CommandConfig',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

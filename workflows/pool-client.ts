@@ -12,7 +12,8 @@
  * - `acquire` signals the pool and waits for its answer (a slot may take hours: rate limits, quotas,
  *   drains). If the pool is not running it starts it with the `ensureAgentPool` activity and asks
  *   again. If the wait is cancelled, the request is withdrawn in a non-cancellable scope. A denial
- *   (an agent the pool does not run) fails with a non-retryable `AgentConfig` ApplicationFailure.
+ *   (an agent the pool does not run) fails with a non-retryable `AgentConfig` ApplicationFailure;
+ *   `slotDenial(err)` gives the pool's reason from it.
  * - `release` gives the slot back with the run's report (success, failed, rate_limited with its
  *   retry time, quota_exhausted with its reset time, or neutral), in a non-cancellable scope, so it
  *   also works from a cancelled task's cleanup.
@@ -51,6 +52,13 @@ const { ensureAgentPool } = proxyActivities<PoolActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
   summary: 'start the agent pool',
 });
+
+/** The pool's refusal when `err` is the failure `acquire` throws for a denied request; else undefined. */
+export function slotDenial(err: unknown): SlotDenial | undefined {
+  if (!(err instanceof ApplicationFailure) || err.type !== FailureType.AgentConfig) return undefined;
+  const denial = err.details?.[0] as SlotDenial | undefined;
+  return typeof denial?.reason === 'string' ? denial : undefined;
+}
 
 export interface PoolClientOptions {
   /** The pool's workflow id (CLAUDOMATOR_POOL_WORKFLOW_ID); default `agent-pool`. */

@@ -30,7 +30,8 @@ export const STORY_TRANSITIONS: Readonly<Record<StoryState, readonly StoryState[
   // A merge conflict sends the story to NEEDS_FIX; without a deploy command it goes straight to VALIDATING.
   SHIPPABLE: ['DEPLOYING', 'VALIDATING', 'NEEDS_FIX', 'FAILED'],
   DEPLOYING: ['VALIDATING', 'NEEDS_FIX', 'FAILED'],
-  VALIDATING: ['REVIEW_READY', 'NEEDS_FIX', 'FAILED'],
+  // A failed validation starts a fix task (IN_PROGRESS) while fix attempts remain, else NEEDS_FIX.
+  VALIDATING: ['REVIEW_READY', 'NEEDS_FIX', 'IN_PROGRESS', 'FAILED'],
   REVIEW_READY: [],
   // The fix loop: a fix task runs (IN_PROGRESS), then merge/deploy/validate again.
   NEEDS_FIX: ['IN_PROGRESS', 'SHIPPABLE', 'FAILED'],

@@ -7,9 +7,18 @@
  * (DEPLOYING, retried with backoff), and validates with a validation task (VALIDATING). Success is
  * REVIEW_READY; a failed validation starts a bounded fix loop (a fix task carrying the failure, then
  * merge/deploy/validate again), after which NEEDS_FIX waits for a human. A merge conflict is
- * NEEDS_FIX with the files. Status goes to Postgres first, then to search attributes and details.
+ * NEEDS_FIX with the files; so is a deploy or validation command that cannot start (a configuration
+ * error: no fix attempt is spent on it, no deploy retried). Status goes to Postgres first, then to
+ * search attributes and details.
+ *
+ * `story start` after NEEDS_FIX or FAILED runs the workflow again: its validation and fix tasks get
+ * fresh ids (numbered on from the story's earlier ones), so a restart never reads an old run's tasks.
+ *
+ * Longer than most files here because the story's steps (tasks, merge, deploy, validation, the fix
+ * loop, cancellation) read as one sequence in one function, as the Web UI's history shows them.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -18,6 +27,7 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -27,6 +37,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
+import { BOOKKEEPING, GIT } from './activity-options.js';
 import { toError } from './assert.js';
 import {
   awaitStoryChangeUpdate,
@@ -42,27 +53,22 @@ import {
 import { FailureType } from './failures.js';
 import { dependencySatisfied, TERMINAL_FAILURE_STATES } from './states.js';
 import type { taskWorkflow } from './task.js';
-import type { StoryState, StoryStatusView, StoryWorkflowInput, TaskKind } from './types.js';
+import type { Project, StoryState, StoryStatusView, StoryWorkflowInput, TaskKind } from './types.js';
 
-const bookkeeping = proxyLocalActivities<Activities>({
+/** Postgres writes; a conflict (a task id taken by another task) is final, and the story says so. */
+const bookkeeping = proxyLocalActivities<Activities>(BOOKKEEPING);
+
+/** Why a task waits: only for the story's details, so two quick tries and no more. */
+const inspect = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '500 milliseconds',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['IllegalTransitionError', 'NotFoundError'],
-  },
+  retry: { initialInterval: '1 second', maximumAttempts: 2 },
 });
 
-/** Git work on the orchestration worker: a fresh clone each time; conflicts are not retried. */
-const gitOps = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: {
-    initialInterval: '5 seconds',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [FailureType.MergeConflict, FailureType.NotFound],
-  },
-});
+/** How often a story waiting on its validation run checks why it waits: 5 s, doubling to 5 minutes. */
+const WAIT_CHECK_FIRST_MS = 5_000;
+const WAIT_CHECK_MAX_MS = 5 * 60_000;
+
+const gitOps = proxyActivities<Activities>(GIT);
 
 export async function storyWorkflow(input: StoryWorkflowInput): Promise<StoryStatusView> {
   const { storyId, settings } = input;
@@ -70,12 +76,15 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
   const deploy = proxyActivities<Activities>({
     startToCloseTimeout: '1 hour',
     heartbeatTimeout: '1 minute',
+    // A cancelled story waits until the deploy's processes are really gone.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     summary: 'deploy',
     retry: {
       initialInterval: deployRetry.initialIntervalMs,
       backoffCoefficient: 2,
       maximumInterval: '5 minutes',
       maximumAttempts: deployRetry.maximumAttempts,
+      nonRetryableErrorTypes: [FailureType.CommandConfig],
     },
   });
 
@@ -178,6 +187,28 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
   const context = await bookkeeping.loadStoryContext(storyId);
   const { story, project } = context;
   view.maxFixAttempts = story.maxFixAttempts;
+  // Validation runs and fix tasks are numbered on from the story's earlier ones (a restart's are fresh).
+  let validationRuns = context.tasks.filter((t) => t.kind === 'validation').length;
+  let fixTasks = context.tasks.filter((t) => t.kind === 'fix').length;
+  const restartHint = `then \`claudomator story start ${storyId}\``;
+
+  /** A story task whose id is taken by a different task: NEEDS_FIX naming it (retrying cannot help). */
+  const createStoryTask = async (
+    input: Parameters<Activities['createStoryTask']>[0],
+  ): Promise<{ id: string; name: string; state: StoryStatusView['tasks'][string] } | undefined> => {
+    try {
+      return await bookkeeping.createStoryTask(input);
+    } catch (err) {
+      if (failureType(err) !== FailureType.Conflict) throw err;
+      const failure = describe(err);
+      view.lastFailure = failure;
+      await record(
+        'NEEDS_FIX',
+        `cannot create the ${input.kind} task: ${failure} (remove or rename that task), ${restartHint}`,
+      );
+      return undefined;
+    }
+  };
   upsertSearchAttributes([
     { key: StoryIdKey, value: storyId },
     { key: ProjectIdKey, value: project.id },
@@ -249,11 +280,12 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
           ],
         );
       } catch (err) {
+        if (isCancellation(err)) throw err;
         const failure = describe(err);
         view.lastFailure = failure;
         await record(
           'NEEDS_FIX',
-          `merge conflict: ${failure}`,
+          `${failureType(err) === FailureType.MergeConflict ? 'merge conflict' : 'merge failed'}: ${failure}`,
           'Resolve the conflict on the story branch, then `claudomator story start ' + storyId + '`.',
         );
         return view;
@@ -269,8 +301,17 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
             command: project.deployCommand,
           });
         } catch (err) {
+          if (isCancellation(err)) throw err;
           const failure = describe(err);
           view.lastFailure = failure;
+          if (failureType(err) === FailureType.CommandConfig) {
+            // A configuration error: retrying or fixing the code cannot help, the project's command must change.
+            await record(
+              'NEEDS_FIX',
+              `${failure} — fix the project's deploy command (${projectAddHint(project, 'deploy')}), ${restartHint}`,
+            );
+            return view;
+          }
           await record(
             'NEEDS_FIX',
             `deploy failed: ${failure}`,
@@ -287,18 +328,40 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
         await record('REVIEW_READY', 'merged; no validation configured');
         return view;
       }
-      const attempt = view.fixAttempts + 1;
-      const validationTask = await bookkeeping.createStoryTask({ storyId, kind: 'validation', attempt });
+      const run = ++validationRuns;
+      const validationTask = await createStoryTask({ storyId, kind: 'validation', number: run });
+      if (!validationTask) return view;
       kinds[validationTask.id] = 'validation';
       view.tasks[validationTask.id] = validationTask.state;
-      await record('VALIDATING', `validation run ${attempt}: ${validation.command ?? 'agent'}`);
+      const validatingStep = `validation run ${run}: ${validation.command ?? 'agent'}`;
+      await record('VALIDATING', validatingStep);
       await startTask(validationTask.id, validationTask.name);
-      await condition(() => {
+      const validated = (): boolean => {
         const state = view.tasks[validationTask.id]!;
         return dependencySatisfied(state) || TERMINAL_FAILURE_STATES.includes(state);
-      });
+      };
+      if (patched('story-explains-validation-wait')) {
+        // A run waiting QUEUED on a drained, paused or rate-limited agent says so, with what to do.
+        let checkMs = WAIT_CHECK_FIRST_MS;
+        let shown = '';
+        while (!(await condition(validated, checkMs))) {
+          const why = await inspect
+            .explainTaskWait({ taskId: validationTask.id, poolWorkflowId: settings.poolWorkflowId })
+            .catch((err: unknown) => {
+              if (isCancellation(err)) throw err;
+              return undefined; // only an explanation: the wait goes on without it
+            });
+          if ((why ?? '') !== shown && !validated()) {
+            shown = why ?? '';
+            await record('VALIDATING', why ? `${validatingStep} — ${why}` : validatingStep);
+          }
+          checkMs = Math.min(checkMs * 2, WAIT_CHECK_MAX_MS);
+        }
+      } else {
+        await condition(validated);
+      }
       if (dependencySatisfied(view.tasks[validationTask.id]!)) {
-        await record('REVIEW_READY', `validated (run ${attempt})`);
+        await record('REVIEW_READY', `validated (run ${run})`);
         return view;
       }
 
@@ -306,6 +369,14 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
       const failure =
         (await bookkeeping.loadTaskError(validationTask.id)) ?? `validation ${view.tasks[validationTask.id]}`;
       view.lastFailure = failure;
+      if (validation.command && validationCommandCannotStart(failure)) {
+        // A configuration error: no fix attempt can help, the project's command must change.
+        await record(
+          'NEEDS_FIX',
+          `validation command \`${validation.command}\` cannot start: ${failure} — fix the project's validation command (${projectAddHint(project, 'validate')}), ${restartHint}`,
+        );
+        return view;
+      }
       if (view.fixAttempts >= story.maxFixAttempts) {
         await record(
           'NEEDS_FIX',
@@ -317,23 +388,69 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
         return view;
       }
       view.fixAttempts++;
-      await record(
-        'NEEDS_FIX',
-        `validation failed; starting fix attempt ${view.fixAttempts} of ${story.maxFixAttempts}`,
-      );
-      const fix = await bookkeeping.createStoryTask({ storyId, kind: 'fix', attempt: view.fixAttempts, failure });
+      // NEEDS_FIX is where a story stops for a human: the fix loop goes on IN_PROGRESS, so that a
+      // watcher waiting for NEEDS_FIX does not stop at a fix attempt.
+      if (!patched('story-fix-loop-in-progress')) {
+        await record(
+          'NEEDS_FIX',
+          `validation failed; starting fix attempt ${view.fixAttempts} of ${story.maxFixAttempts}`,
+        );
+      }
+      const fix = await createStoryTask({ storyId, kind: 'fix', number: ++fixTasks, failure });
+      if (!fix) return view;
       kinds[fix.id] = 'fix';
       view.tasks[fix.id] = fix.state;
-      await record('IN_PROGRESS', `fix attempt ${view.fixAttempts}: ${fix.id}`);
+      await record(
+        'IN_PROGRESS',
+        `fix attempt ${view.fixAttempts} of ${story.maxFixAttempts}: ${fix.id}`,
+        `Validation run ${run} failed: ${failure}`,
+      );
     }
   } catch (err) {
-    if (!isCancellation(err)) throw err;
-    await CancellationScope.nonCancellable(async () => {
-      await bookkeeping.recordStoryStatus({ storyId, status: 'FAILED', detail: 'cancelled' });
-      show('FAILED', 'cancelled');
-    });
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        await bookkeeping.recordStoryStatus({ storyId, status: 'FAILED', detail: 'cancelled' });
+        show('FAILED', 'cancelled');
+      });
+    } else if (err instanceof ActivityFailure) {
+      // A step that failed for good (a missing branch, a store refusal): the story says why before it fails.
+      const failure = describe(err);
+      view.lastFailure = failure;
+      const step = `failed while ${view.step}: ${failure}`;
+      await bookkeeping
+        .recordStoryStatus({ storyId, status: 'FAILED', detail: step })
+        .then(() => show('FAILED', step, `Fix the cause, ${restartHint}.`))
+        .catch(() => undefined);
+    }
     throw err;
   }
+}
+
+/**
+ * Whether a command validation's error says its command could not start: the shell's 127 (not found)
+ * or 126 (not executable) as the command agent reports it (`exit 127: …`), or no shell at all.
+ */
+export function validationCommandCannotStart(error: string): boolean {
+  return /^exit 12[67]\b/.test(error) || /^cannot start /.test(error);
+}
+
+/** The `project add` line that changes one command of `project` and keeps the rest. */
+function projectAddHint(project: Project, change: 'deploy' | 'validate'): string {
+  const keep: string[] = [`--repo ${JSON.stringify(project.remoteUrl)}`, `--default-branch ${project.defaultBranch}`];
+  if (change === 'deploy') keep.push('--deploy-cmd "<command>"');
+  else if (project.deployCommand) keep.push(`--deploy-cmd ${JSON.stringify(project.deployCommand)}`);
+  if (change === 'validate') keep.push('--validate "<command>"');
+  else if (project.validation?.command) keep.push(`--validate ${JSON.stringify(project.validation.command)}`);
+  if (project.validation?.instructions)
+    keep.push(`--validate-instructions ${JSON.stringify(project.validation.instructions)}`);
+  return `\`claudomator project add ${project.id} ${keep.join(' ')}\``;
+}
+
+/** The failure type under an activity failure (an `ApplicationFailure`'s type: a `FailureType`). */
+function failureType(err: unknown): string | undefined {
+  let e: unknown = err;
+  while (e instanceof ActivityFailure && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
 }
 
 function describe(err: unknown): string {

@@ -6,11 +6,15 @@
  * a question blocks the task until a human answers (the `answer` update), then the same session
  * resumes in the same sandbox; a rate limit hands the slot back (the pool pauses the agent) and the
  * task queues again; success makes it READY (COMPLETED as a subtask), or BLOCKED until its subtasks
- * complete. Every state change is written to Postgres by idempotent local activities first, then
- * shown in search attributes and the current details. Nothing polls; crash recovery is Temporal's.
+ * complete. The state and the rules are the `TaskEntity` (task-state.ts); this file wires its
+ * messages and does what it decides. Every state change is written to Postgres by idempotent local
+ * activities first, then shown in search attributes and the current details. Nothing polls; crash
+ * recovery is Temporal's.
+ *
+ * Longer than most files because the task's loop (dependencies, slot, model, run, outcome) reads best
+ * as the one function the Web UI's history mirrors; its rules are in TaskEntity.
  */
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -32,6 +36,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
+import { agentRunOptions, BOOKKEEPING, CLASSIFIER, GIT, publishOptions } from './activity-options.js';
 import { toError } from './assert.js';
 import {
   AgentTypeKey,
@@ -46,57 +51,27 @@ import {
   subtaskChangedSignal,
   taskSettledSignal,
   TaskStateKey,
-  taskStateKey,
   taskStatusQuery,
   taskWorkflowId,
 } from './definitions.js';
-import { withFailureHistory } from './failure-history.js';
 import { FailureType } from './failures.js';
-import { PoolClient } from './pool-client.js';
-import { dependencySatisfied, TERMINAL_FAILURE_STATES } from './states.js';
-import { doneState, executionStatusFor, failureStateFor, poolReportFor, subtaskWait } from './task-state.js';
+import { PoolClient, slotDenial } from './pool-client.js';
+import { deniedSlotError, TaskEntity, toldByHuman } from './task-state.js';
 import type {
-  AgentConfig,
   AgentRunInput,
   AgentRunResult,
-  AgentType,
-  Execution,
   RunReport,
   SlotGrant,
-  TaskContext,
   TaskNeighbours,
   TaskOutcomeRecord,
+  TaskSettings,
   TaskState,
-  TaskStatus,
   TaskWorkflowInput,
 } from './types.js';
 
-/** Postgres writes: short, idempotent, on the orchestration worker. */
-const bookkeeping = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '500 milliseconds',
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['IllegalTransitionError', 'NotFoundError', 'ConflictError'],
-  },
-});
-
-/** Git work on the orchestration worker (a fresh clone each time); a conflict is final. */
-const gitOps = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: {
-    initialInterval: '5 seconds',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: [FailureType.MergeConflict, FailureType.NotFound],
-  },
-});
-
-/** The classifier is optional: one quick attempt, and a failure only means the agent's default model. */
-const classifier = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 1 },
-});
+const bookkeeping = proxyLocalActivities<Activities>(BOOKKEEPING);
+const gitOps = proxyActivities<Activities>(GIT);
+const classifier = proxyLocalActivities<Activities>(CLASSIFIER);
 
 export interface TaskResult {
   taskId: string;
@@ -107,33 +82,22 @@ export interface TaskResult {
 export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult> {
   const { taskId, settings } = validateInput(input);
   const info = workflowInfo();
-
-  // ---- State and message handlers (registered before the first await) --------------------------
-  const status: TaskStatus = { taskId, state: 'PENDING' };
-  const dependencySignals: Record<string, TaskState> = {};
-  const subtaskSignals: Record<string, TaskState> = {};
-  let answer: { text: string; by?: string } | undefined;
-  let lastExecutionId: string | undefined;
+  const entity = new TaskEntity(taskId);
+  const { status } = entity;
   const pool = new PoolClient({ poolWorkflowId: settings.poolWorkflowId });
 
+  // ---- Message handlers (registered before the first await) ------------------------------------
   setHandler(taskStatusQuery, () => status, {
     description: "The task's state, agent, session, question and what it waits for.",
   });
-  setHandler(
-    dependencyFinishedSignal,
-    (notice) => {
-      dependencySignals[notice.taskId] = notice.state;
-    },
-    { description: 'A dependency settled; sent by the dependency when it finishes.' },
-  );
-  const startedSubtasks = new Set<string>();
+  setHandler(dependencyFinishedSignal, (notice) => entity.dependencyFinished(notice), {
+    description: 'A dependency settled; sent by the dependency when it finishes.',
+  });
   setHandler(
     subtaskChangedSignal,
     async (notice) => {
-      subtaskSignals[notice.taskId] = notice.state;
+      if (!entity.subtaskChanged(notice)) return;
       // A new subtask runs as a child of this workflow, so the Web UI shows it under its parent.
-      if (notice.state !== 'PENDING' || startedSubtasks.has(notice.taskId)) return;
-      startedSubtasks.add(notice.taskId);
       try {
         await startChild<typeof taskWorkflow>('taskWorkflow', {
           workflowId: taskWorkflowId(notice.taskId),
@@ -151,39 +115,20 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         'A subtask was created (this workflow starts it as a child) or settled; sent by the subtask or its creator.',
     },
   );
-  setHandler(
-    answerUpdate,
-    ({ answer: text, by }) => {
-      answer = { text: text.trim(), ...(by ? { by } : {}) };
-      status.question = undefined; // a second answer to the same question is refused by the validator
-      return { executionId: lastExecutionId ?? '' };
-    },
-    {
-      description: "Answer the agent's question; the same agent session then resumes in the same sandbox.",
-      validator: ({ answer: text }) => {
-        if (status.state !== 'BLOCKED' || !status.question) {
-          throw new Error(
-            `Task ${taskId} is not waiting for an answer (it is ${status.state}${status.waitingFor ? `, waiting for ${status.waitingFor}` : ''}).`,
-          );
-        }
-        if (typeof text !== 'string' || text.trim() === '') {
-          throw new Error('The answer is empty: say what the agent should do.');
-        }
-      },
-    },
-  );
-
-  /** Set once the state is the task's own (read from the store), not the placeholder it starts with. */
-  let loaded = false;
-  const stateKey = (): string => taskStateKey(status.state, status.question !== undefined);
+  setHandler(answerUpdate, (answer) => entity.answer(answer), {
+    description: "Answer the agent's question; the same agent session then resumes in the same sandbox.",
+    validator: (answer: { answer: unknown }) => entity.validateAnswer(answer),
+  });
   setHandler(
     awaitTaskChangeUpdate,
     async ({ from, timeoutMs }) => {
+      const moved = (): boolean => {
+        const key = entity.stateKey();
+        return key !== undefined && key !== from;
+      };
       // Not cancelled with the workflow: a cancellation is a change the waiter wants to see.
-      const changed = await CancellationScope.nonCancellable(() =>
-        condition(() => loaded && stateKey() !== from, timeoutMs),
-      );
-      return { state: status.state, key: stateKey(), changed };
+      const changed = await CancellationScope.nonCancellable(() => condition(moved, timeoutMs));
+      return { state: status.state, key: entity.stateKey() ?? status.state, changed };
     },
     {
       description:
@@ -192,7 +137,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     },
   );
 
-  // ---- Helpers ------------------------------------------------------------------------------------
+  // ---- Showing and telling ------------------------------------------------------------------------
   const show = (state: TaskState, waitingFor?: string, extra = ''): void => {
     status.state = state;
     status.waitingFor = waitingFor;
@@ -200,55 +145,26 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     setCurrentDetails(`**${state}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}${extra ? `\n\n${extra}` : ''}`);
   };
 
-  const notify = async (neighbours: TaskNeighbours, state: TaskState, error?: string): Promise<void> => {
-    const notice = { taskId, state, ...(error ? { error } : {}) };
-    const sends: Array<[string, Promise<void>]> = [
-      ...neighbours.dependents.map((id): [string, Promise<void>] => [
-        id,
-        getExternalWorkflowHandle(taskWorkflowId(id)).signal(dependencyFinishedSignal, notice),
-      ]),
-      ...(neighbours.parentTaskId
-        ? [
-            [
-              neighbours.parentTaskId,
-              getExternalWorkflowHandle(taskWorkflowId(neighbours.parentTaskId)).signal(subtaskChangedSignal, notice),
-            ] as [string, Promise<void>],
-          ]
-        : []),
-      ...(neighbours.storyId
-        ? [
-            [
-              neighbours.storyId,
-              getExternalWorkflowHandle(storyWorkflowId(neighbours.storyId)).signal(taskSettledSignal, notice),
-            ] as [string, Promise<void>],
-          ]
-        : []),
-    ];
-    // A neighbour whose workflow is not running (not started yet, or finished) reads the state from the store when it starts.
-    await Promise.all(
-      sends.map(([id, send]) =>
-        send.catch((err: unknown) =>
-          log.debug('Neighbour not notified', { taskId, neighbour: id, error: toError(err).message }),
-        ),
-      ),
-    );
-  };
-
-  /** Record a settled state, tell the neighbours, and end the workflow accordingly. */
-  const settle = async (state: TaskState, neighbours: TaskNeighbours, error?: string): Promise<TaskResult> => {
+  /** Record a settled state's neighbours' news, and end the workflow accordingly. */
+  const settle = async (
+    state: TaskState,
+    neighbours: TaskNeighbours,
+    error?: string,
+    type: FailureType = FailureType.AgentFailed,
+  ): Promise<TaskResult> => {
     show(state, undefined, error ? `Error: ${error}` : '');
-    await notify(neighbours, state, error);
-    if (state === 'READY' || state === 'COMPLETED') return { taskId, state, ...(summary ? { summary } : {}) };
-    const type = state === 'BUDGET_EXCEEDED' ? FailureType.BudgetExceeded : FailureType.AgentFailed;
+    await notify(taskId, neighbours, state, error);
+    if (state === 'READY' || state === 'COMPLETED')
+      return { taskId, state, ...(entity.summary ? { summary: entity.summary } : {}) };
     throw ApplicationFailure.create({
-      type,
+      type: state === 'BUDGET_EXCEEDED' ? FailureType.BudgetExceeded : type,
       message: `Task ${taskId} ended ${state}: ${error ?? 'no details'}`,
       nonRetryable: true,
     });
   };
 
-  // ---- Main workflow logic ------------------------------------------------------------------------
-  const context: TaskContext = await bookkeeping.loadTaskContext(taskId);
+  // ---- The task -----------------------------------------------------------------------------------
+  const context = await bookkeeping.loadTaskContext(taskId);
   const { task } = context;
   upsertSearchAttributes([
     { key: TaskStateKey, value: task.state },
@@ -256,10 +172,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     ...(task.projectId ? [{ key: ProjectIdKey, value: task.projectId }] : []),
     ...(task.parentTaskId ? [{ key: ParentTaskIdKey, value: task.parentTaskId }] : []),
   ]);
-  status.state = task.state;
-  loaded = true;
+  entity.load(context, input.retry?.message);
 
-  let summary = task.summary;
   let requestSeq = 0;
   /** The pool request in flight (waiting or granted); released exactly once. */
   let openRequest: string | undefined;
@@ -282,105 +196,89 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
   };
 
   try {
-    // 1. Dependencies: signals from them, and the states they had when this task started.
-    if (task.dependsOn.length > 0) {
-      const stateOf = (id: string): TaskState => dependencySignals[id] ?? context.dependencies[id] ?? 'PENDING';
-      const waiting = (): string[] => task.dependsOn.filter((id) => !dependencySatisfied(stateOf(id)));
-      const failed = (): string | undefined =>
-        task.dependsOn.find((id) => TERMINAL_FAILURE_STATES.includes(stateOf(id)));
-      // Dependencies signal when they settle, so the list shrinks as they do.
-      while (waiting().length > 0 && !failed()) {
-        const pending = waiting();
-        show('PENDING', `dependencies: ${pending.join(', ')}`);
-        await condition(() => waiting().length < pending.length || failed() !== undefined);
-      }
-      const broken = failed();
-      if (broken) {
-        const error = `dependency ${broken} ended ${stateOf(broken)}`;
-        const neighbours = await bookkeeping.recordTaskState({ taskId, state: 'FAILED', error });
-        return await settle('FAILED', neighbours, error);
-      }
+    // 1. Dependencies: signals from them, and the states they had when this task started; the list shrinks as they settle.
+    while (entity.waitingDependencies().length > 0 && !entity.brokenDependency()) {
+      const pending = entity.waitingDependencies();
+      show('PENDING', `dependencies: ${pending.join(', ')}`);
+      await condition(
+        () => entity.waitingDependencies().length < pending.length || entity.brokenDependency() !== undefined,
+      );
     }
-
-    // 2. What to run first: a fresh run with the failure history, or (a retry with a message) a resume.
-    let pendingResume: { sessionId: string; answer: string; hostQueue?: string } | undefined;
-    if (input.retry?.message) {
-      const last = [...context.executions].reverse().find((e) => e.sessionId);
-      if (last?.sessionId) pendingResume = { sessionId: last.sessionId, answer: input.retry.message };
+    const broken = entity.brokenDependency();
+    if (broken) {
+      const neighbours = await bookkeeping.recordTaskState({ taskId, state: 'FAILED', error: broken });
+      return await settle('FAILED', neighbours, broken, FailureType.DependencyFailed);
     }
-    let failureHistory = context.executions;
 
     for (;;) {
-      // 3. A slot from the pool.
+      // 3. A slot from the pool: a resume asks for the agent that owns the session.
       await bookkeeping.recordTaskState({ taskId, state: 'QUEUED' });
-      const choice = task.agent.type;
-      show('QUEUED', `${choice === 'any' ? 'any agent' : `a ${choice}`} slot (${settings.poolWorkflowId})`);
+      const choice = entity.slotChoice();
+      show('QUEUED', entity.slotWait(settings.poolWorkflowId));
       const requestId = `${info.workflowId}/${info.runId}/${++requestSeq}`;
       openRequest = requestId;
-      const grant: SlotGrant = await pool.acquire({ requestId, agent: choice, taskId });
-      const agent: AgentType = grant.agent;
+      let grant: SlotGrant;
+      try {
+        grant = await pool.acquire({ requestId, agent: choice, taskId });
+      } catch (err) {
+        const denial = slotDenial(err);
+        if (!denial) throw err;
+        // The pool can never grant this request: the task fails for good, and its dependents and story hear it.
+        openRequest = undefined;
+        const error = deniedSlotError(choice, settings.poolWorkflowId, denial.reason);
+        return await settle('FAILED', await bookkeeping.recordTaskState({ taskId, state: 'FAILED', error }), error);
+      }
+      const { agent } = grant;
       status.agent = agent;
       upsertSearchAttributes([{ key: AgentTypeKey, value: agent }]);
 
       // 4. The model: the task's, else the classifier's pick, else the agent's default.
       let model = task.agent.model;
+      let modelReason = model ? 'the task sets it' : undefined;
       if (!model && agent !== 'command') {
-        model = await classifier
+        const picked = await classifier
           .classifyModel({ agent, name: task.name, instructions: task.instructions })
-          .then((c) => c.model)
-          .catch(() => undefined);
+          .catch((err: unknown) => ({ model: undefined, reason: `classifier failed: ${describeFailure(err)}` }));
+        model = picked.model;
+        modelReason = picked.reason;
       }
-      status.model = model;
 
       // 5. The execution record (log paths are filled in by the runner before the process starts).
-      const executionId = `${info.runId}-${requestSeq}`;
-      const agentConfig: AgentConfig = { ...task.agent, type: agent, ...(model ? { model } : {}) };
-      const execution: Execution = {
-        id: executionId,
-        taskId,
-        status: 'RUNNING',
+      const resume = entity.pendingResume;
+      const {
+        execution,
+        agentConfig,
+        input: runInput,
+      } = entity.startRun({
+        executionId: `${info.runId}-${requestSeq}`,
         agent,
-        ...(model ? { model } : {}),
+        model,
+        modelReason,
         startTime: new Date().toISOString(),
-        ...(pendingResume ? { sessionId: pendingResume.sessionId, resumeAnswer: pendingResume.answer } : {}),
-      };
+        defaultTimeoutMs: settings.defaultTimeoutMs,
+      });
       await bookkeeping.recordExecutionStart({ execution, agent: agentConfig });
-      lastExecutionId = executionId;
-      runningExecution = executionId;
-      status.executionId = executionId;
+      runningExecution = execution.id;
       const runNumber = context.executions.length + requestSeq;
       show(
         'RUNNING',
         undefined,
-        `${agent} run #${runNumber}${pendingResume ? ` (resuming session ${pendingResume.sessionId})` : ''}`,
+        `${agent} run #${runNumber}${resume ? ` (resuming session ${resume.sessionId})` : ''}` +
+          (modelReason ? `\n\nModel: ${model ?? "the agent's default"} (${modelReason})` : ''),
       );
 
       // 6. The agent run.
-      const runInput: AgentRunInput = {
-        taskId,
-        executionId,
-        agent,
-        prompt: task.instructions,
-        config: withFailureHistory(agentConfig, failureHistory),
-        ...(context.repository ? { repository: context.repository } : {}),
-        timeoutMs: task.timeoutMs ?? settings.defaultTimeoutMs,
-        ...(pendingResume ? { resume: { sessionId: pendingResume.sessionId, answer: pendingResume.answer } } : {}),
-      };
       let result: AgentRunResult;
       try {
         try {
-          result = await runAgentOn(settings, runInput, pendingResume?.hostQueue, `${agent} run #${runNumber}`);
+          result = await runAgentOn(settings, runInput, resume?.hostQueue, `${agent} run #${runNumber}`);
         } catch (err) {
-          if (!(pendingResume?.hostQueue && isScheduleToStartTimeout(err))) throw err;
+          if (!(resume?.hostQueue && isScheduleToStartTimeout(err))) throw err;
           // The host that holds the sandbox and session is gone: run afresh elsewhere, telling the agent what it was told.
-          log.warn('Sandbox host unavailable; running afresh', { taskId, hostQueue: pendingResume.hostQueue });
+          log.warn('Sandbox host unavailable; running afresh', { taskId, hostQueue: resume.hostQueue });
           result = await runAgentOn(
             settings,
-            {
-              ...runInput,
-              prompt: `${task.instructions}\n\nEarlier in this task a human told you: ${pendingResume.answer}`,
-              resume: undefined,
-            },
+            { ...runInput, prompt: toldByHuman(entity.prompt, resume.answer), resume: undefined },
             undefined,
             `${agent} run #${runNumber} (fresh: sandbox host gone)`,
           );
@@ -393,28 +291,26 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         await releaseSlot({ kind: 'failed', error });
         const neighbours = await recordOutcome({
           taskId,
-          executionId,
+          executionId: execution.id,
           status: 'FAILED',
           taskState: 'FAILED',
           error,
         });
         return await settle('FAILED', neighbours, error);
       }
-      pendingResume = undefined;
-      status.sessionId = result.sessionId ?? status.sessionId;
-      if (result.summary) summary = result.summary;
-      const { outcome, paths: _paths, ...rest } = result;
-      const recorded = {
-        taskId,
-        executionId,
-        status: executionStatusFor(outcome),
-        result: { ...rest, paths: result.paths },
-      };
 
       // 7. The outcome.
-      await releaseSlot(poolReportFor(result, Date.now()));
-      switch (outcome) {
-        case 'success': {
+      const verdict = entity.handleRunResult(result, execution, Date.now());
+      const { outcome: _outcome, paths: _paths, ...rest } = result;
+      const recorded = {
+        taskId,
+        executionId: execution.id,
+        status: verdict.executionStatus,
+        result: { ...rest, paths: result.paths },
+      };
+      await releaseSlot(verdict.pool);
+      switch (verdict.next) {
+        case 'complete': {
           // The work joins the repository: committed and pushed on its branch, and merged into the story branch.
           if (context.repository && task.kind !== 'validation') {
             try {
@@ -443,80 +339,60 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
               return await settle('FAILED', await recordOutcome({ ...recorded, taskState: 'FAILED', error }), error);
             }
           }
-          const subtasks = await bookkeeping.loadSubtaskStates(taskId);
-          const effective = (): Record<string, TaskState> => ({ ...subtasks, ...subtaskSignals });
-          if (subtaskWait(effective()).pending.length === 0) {
-            const state = doneState(Boolean(task.parentTaskId));
+          entity.subtaskStates(await bookkeeping.loadSubtaskStates(taskId));
+          if (entity.subtaskWait().pending.length === 0) {
+            const state = entity.doneState();
             return await settle(state, await recordOutcome({ ...recorded, taskState: state }));
           }
-          // BLOCKED on subtasks (the seed's maybeUnblockParent, by signal instead of a scan).
+          // BLOCKED on subtasks, until each is COMPLETED (they signal as they settle).
           await recordOutcome({ ...recorded, taskState: 'BLOCKED' });
           for (;;) {
-            const wait = subtaskWait(effective());
+            const wait = entity.subtaskWait();
             if (wait.pending.length === 0) break;
+            const states = entity.subtaskStates();
             show(
               'BLOCKED',
-              `subtasks: ${wait.pending.map((id) => `${id} (${effective()[id]})`).join(', ')}`,
+              `subtasks: ${wait.pending.map((id) => `${id} (${states[id]})`).join(', ')}`,
               wait.failed.length > 0
                 ? `Failed subtasks keep this task BLOCKED: ${wait.failed.map((f) => `${f.taskId} (${f.state})`).join(', ')}; retry them.`
                 : '',
             );
-            const before = JSON.stringify(effective());
-            await condition(() => JSON.stringify(effective()) !== before);
+            const before = JSON.stringify(states);
+            await condition(() => JSON.stringify(entity.subtaskStates()) !== before);
           }
-          const state = doneState(Boolean(task.parentTaskId));
+          const state = entity.doneState();
           return await settle(state, await bookkeeping.recordTaskState({ taskId, state, error: null }));
         }
-        case 'question': {
-          const question = result.question ?? { text: 'The agent asked for input.' };
+        case 'ask': {
+          const { question } = verdict;
           await recordOutcome({ ...recorded, taskState: 'BLOCKED' });
           status.question = question;
-          answer = undefined;
           show(
             'BLOCKED',
             'an answer',
             `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`.`,
           );
-          await condition(() => answer !== undefined);
-          const given = answer!;
+          await condition(() => entity.answered !== undefined);
+          const given = entity.answered!;
           await bookkeeping.recordAnswer({
             taskId,
-            executionId,
+            executionId: execution.id,
             answer: given.text,
             ...(given.by ? { by: given.by } : {}),
           });
-          pendingResume = {
-            sessionId: result.sessionId ?? '',
-            answer: given.text,
-            ...(result.hostQueue ? { hostQueue: result.hostQueue } : {}),
-          };
-          if (!result.sessionId) pendingResume = undefined;
+          entity.resumeWithAnswer(result, agent, given.text);
           continue;
         }
-        case 'rate_limited':
-        case 'quota_exhausted': {
-          // Not a failure: the pool pauses this agent until `retryAt`; the task simply queues again.
-          await recordOutcome({
-            ...recorded,
-            taskState: 'QUEUED',
-            error: `${agent} ${outcome.replace('_', ' ')} until ${result.retryAt ?? 'later'}`,
-          });
-          if (result.sessionId)
-            pendingResume = {
-              sessionId: result.sessionId,
-              answer: 'You were interrupted by a rate limit. Continue the task where you left off.',
-              ...(result.hostQueue ? { hostQueue: result.hostQueue } : {}),
-            };
+        case 'requeue':
+          // Not a failure: the pool pauses this agent until the reset; the task simply queues again.
+          await recordOutcome({ ...recorded, taskState: 'QUEUED', error: verdict.error });
           continue;
-        }
-        case 'budget_exceeded':
-        case 'timed_out':
-        case 'failed': {
-          const state = failureStateFor(outcome);
-          const error = result.error ?? outcome.replace('_', ' ');
-          failureHistory = [...failureHistory, { ...execution, status: executionStatusFor(outcome), error }];
-          return await settle(state, await recordOutcome({ ...recorded, taskState: state, error }), error);
-        }
+        case 'settle':
+          return await settle(
+            verdict.state,
+            await recordOutcome({ ...recorded, taskState: verdict.state, error: verdict.error }),
+            verdict.error,
+          );
       }
     }
   } catch (err) {
@@ -535,10 +411,35 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
           })
         : await bookkeeping.recordTaskState({ taskId, state: 'CANCELLED', error: 'cancelled' });
       show('CANCELLED');
-      await notify(neighbours, 'CANCELLED', 'cancelled');
+      await notify(taskId, neighbours, 'CANCELLED', 'cancelled');
     });
     throw err;
   }
+}
+
+/** Tell the task's dependents, parent and story that it settled. */
+async function notify(taskId: string, neighbours: TaskNeighbours, state: TaskState, error?: string): Promise<void> {
+  const notice = { taskId, state, ...(error ? { error } : {}) };
+  const sends: Array<[string, Promise<void>]> = neighbours.dependents.map((id) => [
+    id,
+    getExternalWorkflowHandle(taskWorkflowId(id)).signal(dependencyFinishedSignal, notice),
+  ]);
+  if (neighbours.parentTaskId) {
+    const parent = getExternalWorkflowHandle(taskWorkflowId(neighbours.parentTaskId));
+    sends.push([neighbours.parentTaskId, parent.signal(subtaskChangedSignal, notice)]);
+  }
+  if (neighbours.storyId) {
+    const story = getExternalWorkflowHandle(storyWorkflowId(neighbours.storyId));
+    sends.push([neighbours.storyId, story.signal(taskSettledSignal, notice)]);
+  }
+  // A neighbour whose workflow is not running (not started yet, or finished) reads the state from the store when it starts.
+  await Promise.all(
+    sends.map(([id, send]) =>
+      send.catch((err: unknown) =>
+        log.debug('Neighbour not notified', { taskId, neighbour: id, error: toError(err).message }),
+      ),
+    ),
+  );
 }
 
 function validateInput(input: TaskWorkflowInput): TaskWorkflowInput {
@@ -568,44 +469,25 @@ function validateInput(input: TaskWorkflowInput): TaskWorkflowInput {
 
 /** Run the agent on the shared agent queue, or (a resume) on the host that holds the sandbox. */
 async function runAgentOn(
-  settings: TaskWorkflowInput['settings'],
+  settings: TaskSettings,
   input: AgentRunInput,
   hostQueue: string | undefined,
   summary: string,
 ): Promise<AgentRunResult> {
-  const { runAgent } = proxyActivities<Activities>({
-    taskQueue: hostQueue ?? settings.agentTaskQueue,
-    // The runner enforces the task's timeout itself (and reports timed_out); this is only the backstop.
-    startToCloseTimeout: input.timeoutMs + 5 * 60_000,
-    heartbeatTimeout: settings.agentHeartbeatTimeoutMs,
-    ...(hostQueue ? { scheduleToStartTimeout: settings.hostScheduleTimeoutMs } : {}),
-    // Wait until the agent's process group is really gone before the workflow moves on.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    summary,
-    retry: {
-      initialInterval: '5 seconds',
-      maximumInterval: '1 minute',
-      maximumAttempts: 3,
-      nonRetryableErrorTypes: [FailureType.AgentConfig],
-    },
-  });
+  const { runAgent } = proxyActivities<Activities>(
+    agentRunOptions(settings, { timeoutMs: input.timeoutMs, hostQueue, summary }),
+  );
   return runAgent(input);
 }
 
 /** Commit and push the agent's work, on the host that holds the sandbox. */
 async function publishWork(
-  settings: TaskWorkflowInput['settings'],
+  settings: TaskSettings,
   result: AgentRunResult,
   branch: string,
   message: string,
 ): Promise<void> {
-  const { publishTaskChanges } = proxyActivities<Activities>({
-    taskQueue: result.hostQueue ?? settings.agentTaskQueue,
-    startToCloseTimeout: '10 minutes',
-    scheduleToStartTimeout: settings.hostScheduleTimeoutMs,
-    retry: { initialInterval: '5 seconds', maximumAttempts: 3 },
-    summary: `publish ${branch}`,
-  });
+  const { publishTaskChanges } = proxyActivities<Activities>(publishOptions(settings, result.hostQueue, branch));
   await publishTaskChanges({ sandboxDir: result.paths.sandboxDir, branch, message });
 }
 

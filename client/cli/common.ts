@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from 'commander';
 import ms from 'ms';
 import { loadConfig } from '../../infra/config.js';
-import type { SpecIssue } from '../../workflows/specs.js';
+import type { SpecIssue } from '../specs.js';
 import { ClaudomatorClient, ClaudomatorError, ValidationError } from '../index.js';
 
 /** Exit statuses: documented in `--help`, relied on by scripts. */

@@ -18,7 +18,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(
       async (opts: JsonOption & { keepRunning?: boolean; timeout?: number; uiPort: number; verbose?: boolean }) => {
-        const { startStack } = await import('../../infra/stack.js');
+        const { startStack } = await import('../../worker/stack.js');
         // The worker's own log lines would bury the story's progress: warnings only, unless asked.
         const config = opts.verbose ? loadConfig() : { ...loadConfig(), logLevel: 'WARN' as const };
         const stack = await startStack(config, { uiPort: opts.uiPort, log: info });

@@ -21,10 +21,22 @@ export function registerProjectCommands(program: Command): void {
     .description('Add a project (or update the one with this id).')
     .requiredOption('--repo <url|path>', 'git URL, local path or bare repository')
     .option('--default-branch <branch>', 'branch stories merge into (default main)')
-    .option('--deploy-cmd <command>', 'command run after a story merges (none: no deploy step)')
-    .option('--validate <command>', 'command that validates a merged story, such as the test suite')
+    .option(
+      '--deploy-cmd <command>',
+      'shell line (sh -c) run in a checkout of the default branch after a story merges, such as "npm ci && npm run deploy" (none: no deploy step)',
+    )
+    .option('--validate <command>', 'shell line (sh -c) that validates a merged story, such as "npm ci && npm test"')
     .option('--validate-instructions <text>', 'instructions for an agent that validates a merged story')
     .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Deploy and validation commands run through `sh -c`, so `&&`, pipes and variables work. A command',
+        'the shell cannot find (exit 127) or run (126) stops the story at NEEDS_FIX at once; add the',
+        'project again with the corrected command (add replaces all its settings), then `story start`.',
+      ].join('\n'),
+    )
     .action(
       async (
         id: string,

@@ -15,7 +15,7 @@ export function registerSetupCommands(program: Command): void {
     )
     .option('--ui-port <port>', 'Web UI port of the dev server started here', parsePort, 8233)
     .action(async (opts: { uiPort: number }) => {
-      const { startStack, StackStartAbortedError } = await import('../../infra/stack.js');
+      const { startStack, StackStartAbortedError } = await import('../../worker/stack.js');
       const { stopSignal } = await import('../../worker/run.js');
       const config = loadConfig();
       const stop = stopSignal();

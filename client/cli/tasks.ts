@@ -1,4 +1,7 @@
-/** `claudomator task …`: submit, follow and steer tasks. */
+/**
+ * `claudomator task …`: submit, follow and steer tasks. Long only because there are many task commands,
+ * each with its flags, help and output.
+ */
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -131,7 +134,9 @@ export function registerTaskCommands(program: Command): void {
 
   task
     .command('show <id>')
-    .description('Show a task: state, agent, question, summary, executions (session, changes, cost, error, logs).')
+    .description(
+      'Show a task: state, agent, question, summary, executions (model and why, session, changes, cost, error, logs).',
+    )
     .option('--json', 'print JSON')
     .action(async (id: string, opts: JsonOption) => {
       const { details, url } = await withClient(async (client) => ({
@@ -372,6 +377,7 @@ export function printTask({ task, executions, interactions }: TaskDetails, url: 
         `  ${e.id}  ${e.status}  ${e.agent ?? ''}${e.model ? `/${e.model}` : ''}  ${e.startTime}${e.endTime ? ` → ${e.endTime}` : ''}`,
       );
       printFields([
+        ['    model', e.modelReason ? `${e.model ?? "the agent's default"} (${e.modelReason})` : undefined],
         ['    session', e.sessionId],
         ['    resumed with', e.resumeAnswer],
         ['    changes', stats],

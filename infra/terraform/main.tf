@@ -44,8 +44,30 @@ resource "temporalcloud_service_account" "workers" {
 
 resource "temporalcloud_apikey" "workers" {
   display_name = "${var.namespace_name}-workers"
-  description  = "claudomator workers and KEDA (TEMPORAL_API_KEY)"
+  description  = "claudomator workers (TEMPORAL_API_KEY)"
   owner_type   = "service-account"
   owner_id     = temporalcloud_service_account.workers.id
+  expiry_time  = var.worker_api_key_expiry
+}
+
+# KEDA's identity: it only reads the task queues' backlog, so it gets read access and a key of its
+# own (the Secret claudomator-keda); the workers' key, which may start and signal workflows, stays
+# with the workers.
+resource "temporalcloud_service_account" "keda" {
+  name           = "${var.namespace_name}-keda"
+  account_access = "read"
+  namespace_accesses = [
+    {
+      namespace_id = temporalcloud_namespace.claudomator.id
+      permission   = "read"
+    }
+  ]
+}
+
+resource "temporalcloud_apikey" "keda" {
+  display_name = "${var.namespace_name}-keda"
+  description  = "KEDA's Temporal scaler: reads task queue backlogs"
+  owner_type   = "service-account"
+  owner_id     = temporalcloud_service_account.keda.id
   expiry_time  = var.worker_api_key_expiry
 }

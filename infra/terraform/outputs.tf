@@ -20,3 +20,9 @@ output "web_ui_url" {
   description = "CLAUDOMATOR_UI_URL: the namespace in the Temporal Cloud Web UI."
   value       = "https://cloud.temporal.io/namespaces/${temporalcloud_namespace.claudomator.id}"
 }
+
+output "keda_api_key" {
+  description = "KEDA's read-only key: store it in the Secret claudomator-keda (key apiKey), never in a file in git."
+  value       = temporalcloud_apikey.keda.token
+  sensitive   = true
+}

@@ -32,7 +32,7 @@ variable "retention_days" {
 }
 
 variable "worker_api_key_expiry" {
-  description = "Expiry of the workers' API key, RFC 3339 (e.g. 2027-06-30T00:00:00Z). Rotate before it passes."
+  description = "Expiry of the workers' and KEDA's API keys, RFC 3339 (e.g. 2027-06-30T00:00:00Z). Rotate before it passes."
   type        = string
 
   validation {

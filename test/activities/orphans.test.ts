@@ -6,7 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AgentProcess, findOrphanedRuns, killOrphanedRuns, OWNER_VARIABLE } from '../../activities/process.js';
+import { AgentProcess } from '../../activities/process.js';
+import { findOrphanedRuns, killOrphanedRuns, OWNER_VARIABLE } from '../../activities/process-tree.js';
 import { isAlive, tempDir } from '../helpers/fake-agent.js';
 import { uniqueName } from '../helpers/temporal.js';
 

@@ -23,7 +23,7 @@ let cliEnv: CliEnv;
 /** Task ids are workflow ids on the shared dev server: prefixed with this file's unique name. */
 let prefix: string;
 
-/** `slow_text` runs write "step 0" … "step 39", one every 150 ms (6 s in all). */
+/** `slow_text` runs write "step 0" … "step 39", one every 400 ms (16 s in all: a CLI started under load still sees the run going). */
 const SLOW_LINES = 40;
 
 beforeAll(async () => {
@@ -35,7 +35,7 @@ beforeAll(async () => {
       CLAUDOMATOR_AGENT_HEARTBEAT_TIMEOUT: '10s',
       CLAUDOMATOR_SHUTDOWN_GRACE: '2s',
       FAKE_AGENT_SLOW_LINES: String(SLOW_LINES),
-      FAKE_AGENT_SLOW_MS: '150',
+      FAKE_AGENT_SLOW_MS: '400',
     },
   });
   const host = deployment.host('cli');

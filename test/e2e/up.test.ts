@@ -9,7 +9,7 @@ import { claudomatorDataConverter } from '../../infra/codec.js';
 import { loadConfig } from '../../infra/config.js';
 import { freePort } from '../../infra/dev-server.js';
 import { portAnswers } from '../../infra/net.js';
-import { startStack } from '../../infra/stack.js';
+import { startStack } from '../../worker/stack.js';
 import { healthCheckWorkflow } from '../../workflows/health.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
 import { uniqueName } from '../helpers/temporal.js';

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it, onTestFailed } from 
 import { ClaudomatorClient } from '../../client/index.js';
 import { loadConfig } from '../../infra/config.js';
 import { freePort } from '../../infra/dev-server.js';
-import { startStack, type Stack } from '../../infra/stack.js';
+import { startStack, type Stack } from '../../worker/stack.js';
 import { taskWorkflowId } from '../../workflows/definitions.js';
 import { fakeAgentEnv } from '../helpers/fake-agent.js';
 import { useTestDatabase } from '../helpers/fixtures.js';

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listProcesses } from '../../activities/process.js';
+import { listProcesses } from '../../activities/process-tree.js';
 import { loadConfig, type Config } from '../../infra/config.js';
 import type { Store } from '../../store/index.js';
 import type { MockActivityEnvironment } from '@temporalio/testing';

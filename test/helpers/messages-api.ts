@@ -8,10 +8,10 @@
  * reply that starts and never ends (`hold`). Replies stream as server-sent events in the shapes the CLI
  * needs: `message_start`, per block `content_block_start` / `content_block_delta` / `content_block_stop`,
  * `message_delta` with the stop reason and the output tokens, `message_stop`; `usage` sets the tokens
- * the CLI prices (its `total_cost_usd` and `--max-budget-usd` come from them). Every request is recorded
- * (time, headers, body). A request after the script ran out gets a 400 whose message names both counts
- * (so the CLI's result shows it), and `assertDone()` throws with the same message; so does a script that
- * was not used up.
+ * the CLI prices (its `total_cost_usd` and `--max-budget-usd` come from them). A request without
+ * `"stream": true` gets the same message as one JSON body. Every request is recorded (time, headers,
+ * body). A request after the script ran out gets a 400 whose message names both counts (so the CLI's
+ * result shows it), and `assertDone()` throws with the same message; so does a script that was not used up.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -137,7 +137,8 @@ export class MessagesApiServer {
       sendJson(res, reply.status, { type: 'error', error }, reply.headers);
       return;
     }
-    streamMessage(res, body.model, this.served, reply);
+    if (body.stream === true) streamMessage(res, body.model, this.served, reply);
+    else sendJson(res, 200, wholeMessage(body.model, this.served, reply));
   }
 }
 
@@ -193,6 +194,28 @@ function streamMessage(
   });
   send('message_stop', {});
   res.end();
+}
+
+function wholeMessage(
+  model: string,
+  n: number,
+  reply: Exclude<ScriptedReply, { status: number } | { hold: true }>,
+): unknown {
+  const content: unknown[] = [];
+  if (reply.text !== undefined) content.push({ type: 'text', text: reply.text });
+  if ('toolUse' in reply) {
+    content.push({ type: 'tool_use', id: `toolu_scripted_${n}`, name: reply.toolUse.name, input: reply.toolUse.input });
+  }
+  return {
+    id: `msg_scripted_${n}`,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content,
+    stop_reason: 'toolUse' in reply ? 'tool_use' : 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: 100, output_tokens: 20 },
+  };
 }
 
 /** The text of every content block of a request's messages, for assertions. */

@@ -1,9 +1,13 @@
 /**
- * Graceful shutdown of an agent host (issue 8): SIGTERM to a `claudomator worker --role agents` process
- * while an agent runs. The process stops taking work, gives the run the shutdown grace, then cancels it:
- * the agent's processes are killed, the session is checkpointed in the run's last heartbeat, and the
- * process exits 0 soon after the grace. The run is retried on another agent worker, which resumes that
- * session, and the task ends READY.
+ * Graceful shutdown of an agent host: SIGTERM to a `claudomator worker --role agents` process while an
+ * agent runs. The process stops taking work (a drain) and gives the run the shutdown grace.
+ *
+ * - A grace longer than the run (the manifests set it to the run timeout, so scale-in and rollouts
+ *   never cut a run): the run finishes successfully on the stopping host, a task submitted after the
+ *   SIGTERM is not taken by it, and the process exits 0 as soon as the run is done.
+ * - A grace shorter than the run: the run is cancelled at the end of the grace, its agent killed and its
+ *   session checkpointed in the last heartbeat; the process exits 0; another agent worker resumes the
+ *   session and the task ends READY.
  */
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -50,6 +54,63 @@ async function pendingRun(taskId: string) {
 }
 
 describe('claudomator worker --role agents: SIGTERM during an agent run', () => {
+  it('drains with a grace longer than the run: the run finishes on the stopping host, no new task is taken, exit 0', async () => {
+    const graceMs = 120_000;
+    deployment = await startDeployment(env, db.current.store, {
+      databaseUrl: db.current.url,
+      env: {
+        CLAUDOMATOR_SHUTDOWN_GRACE: `${graceMs}ms`,
+        // The `slow` fake streams an event every 100 ms and succeeds after 40 of them (about 4 s).
+        FAKE_AGENT_SLOW_LINES: '40',
+        FAKE_AGENT_SLOW_MS: '100',
+      },
+    });
+    const d = deployment;
+    await d.start('orchestration', d.host('orchestrator'));
+    const host = d.host('machine-1');
+    const a = await d.start('agents', host);
+    const [running] = await d.client.submitTasks({
+      id: `${d.name}-drain`,
+      name: 'task drain',
+      instructions: 'Do it [scenario:slow]',
+    });
+    const first = await waitFor('the agent to start', () => readCalls(d.stateDir)[0], 30_000);
+
+    const sent = Date.now();
+    a.process.kill('SIGTERM');
+    // Submitted while the host drains: it must wait for another host.
+    const [waiting] = await d.client.submitTasks({
+      id: `${d.name}-after-sigterm`,
+      name: 'task after sigterm',
+      instructions: 'Do it [scenario:success]',
+    });
+    const stopped = await a.process;
+    const stopMs = Date.now() - sent;
+    expect(stopped.exitCode, stopped.all).toBe(0);
+    expect(stopped.all).toMatch(/Draining/);
+    expect(stopped.all).toMatch(/Agent finished.*"outcome":"success"/);
+    // It left as soon as the run was done, long before the grace.
+    expect(stopMs).toBeLessThan(graceMs / 2);
+    expect(isAlive(first.pid)).toBe(false);
+
+    const done = await d.client.waitForTask(running!.id, { timeoutMs: 60_000 });
+    expect(done.state).toBe('READY');
+    const { executions } = await d.client.getTask(running!.id);
+    expect(executions).toHaveLength(1);
+    expect(executions[0]).toMatchObject({ status: 'SUCCEEDED' });
+    expect((await pendingRun(running!.id))?.attempt).toBeUndefined();
+
+    // The stopping host took nothing new: one agent call in all, and the second task still waits.
+    expect(readCalls(d.stateDir)).toHaveLength(1);
+    expect((await d.client.getTask(waiting!.id)).task.state).not.toBe('READY');
+
+    await d.start('agents', d.host('machine-2'));
+    expect((await d.client.waitForTask(waiting!.id, { timeoutMs: 60_000 })).state).toBe('READY');
+    const calls = readCalls(d.stateDir);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.env.CLAUDOMATOR_TASK_ID).toBe(waiting!.id);
+  });
+
   it('exits 0 after the grace with the session checkpointed; another agent worker resumes it and the task ends READY', async () => {
     deployment = await startDeployment(env, db.current.store, {
       databaseUrl: db.current.url,
@@ -76,6 +137,8 @@ describe('claudomator worker --role agents: SIGTERM during an agent run', () => 
     const stopMs = Date.now() - sent;
     expect(stopped.exitCode, stopped.all).toBe(0);
     expect(stopped.all).toMatch(/Worker stopped/);
+    // A grace shorter than the run timeout is allowed, with a warning at start.
+    expect(stopped.all).toMatch(/A stop interrupts agent runs longer than the shutdown grace/);
     // The run gets the grace, then its cancellation kills the agent (which exits on SIGTERM at once).
     expect(stopMs).toBeGreaterThanOrEqual(GRACE_MS);
     expect(stopMs).toBeLessThan(GRACE_MS + 5_000);

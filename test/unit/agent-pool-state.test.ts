@@ -704,3 +704,102 @@ describe('"any" and the command agent', () => {
     expect(granted()).toEqual(['b:claude']);
   });
 });
+
+describe('the global cap', () => {
+  it('grants only while fewer than maxConcurrent slots are held across agents, in FIFO order', () => {
+    const { pool, granted } = setup({ agents: ['claude', 'codex', 'gemini'], limits: { claude: 2 }, maxConcurrent: 2 });
+    pool.request(ask('c1'));
+    pool.request(ask('g1', 'gemini'));
+    pool.request(ask('c2')); // claude has a free slot, but the pool is at its cap
+    pool.request(ask('x1', 'codex'));
+    pool.request(ask('a1', 'any'));
+    expect(granted()).toEqual(['c1:claude', 'g1:gemini']);
+    expect(pool.poolStatus()).toMatchObject({ maxConcurrent: 2, running: 2, waiting: 3 });
+    // A release frees one global slot: the oldest waiter that has a free agent slot gets it.
+    pool.release(free('g1'));
+    expect(granted()).toEqual(['c2:claude']);
+    pool.release(free('c1'));
+    expect(granted()).toEqual(['x1:codex']);
+    pool.release(free('c2'));
+    expect(granted()).toEqual(['a1:claude']); // the least busy agent, ties by name
+  });
+
+  it('never holds more than the cap, whatever the order of requests and releases', () => {
+    const { pool, granted } = setup({
+      agents: ['claude', 'gemini'],
+      limits: { claude: 3, gemini: 3 },
+      maxConcurrent: 2,
+    });
+    const holding = new Set<string>();
+    let seed = 11;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let step = 0, next = 0; step < 300; step++) {
+      if (random() < 0.55) pool.request(ask(`r${next++}`, random() < 0.5 ? 'claude' : 'any'));
+      else if (holding.size > 0) {
+        const id = [...holding][Math.floor(random() * holding.size)] as string;
+        pool.release(free(id));
+        holding.delete(id);
+      }
+      for (const g of granted()) holding.add(g.split(':')[0] as string);
+      expect(holding.size).toBeLessThanOrEqual(2);
+      expect(pool.poolStatus().running).toBe(holding.size);
+    }
+  });
+
+  it('can be raised, lowered, set to 0 and removed at runtime; holders keep their slots', () => {
+    const { pool, granted, logs } = setup({ limits: { claude: 3, gemini: 3 }, maxConcurrent: 1 });
+    for (const id of ['a', 'b', 'c', 'd']) pool.request(ask(id));
+    expect(granted()).toEqual(['a:claude']);
+    expect(pool.setMaxConcurrent({ maxConcurrent: 2 })).toMatchObject({ maxConcurrent: 2, running: 2, waiting: 2 });
+    expect(granted()).toEqual(['b:claude']);
+    pool.setMaxConcurrent({ maxConcurrent: 0 });
+    pool.release(free('a'));
+    expect(granted()).toEqual([]);
+    expect(pool.poolStatus()).toMatchObject({ maxConcurrent: 0, running: 1, waiting: 2 });
+    expect(pool.setMaxConcurrent({ maxConcurrent: null })).not.toHaveProperty('maxConcurrent');
+    expect(granted()).toEqual(['c:claude', 'd:claude']);
+    expect(logs).toContainEqual({ level: 'info', message: 'Global slot cap changed' });
+  });
+
+  it('validates the update and the input, naming the field and the accepted values', () => {
+    const { pool } = setup();
+    expect(() => pool.validateSetMaxConcurrent({ maxConcurrent: null })).not.toThrow();
+    expect(() => pool.validateSetMaxConcurrent({ maxConcurrent: 0 })).not.toThrow();
+    for (const bad of [-1, 1.5, 1001, '2', undefined]) {
+      expect(() => pool.validateSetMaxConcurrent({ maxConcurrent: bad })).toThrowError(
+        /"maxConcurrent" must be a whole number from 0 to 1000 \(0 stops new grants\), or null for no global cap/,
+      );
+    }
+    expect(() => pool.validateSetMaxConcurrent(3)).toThrowError(/expected an object such as \{"maxConcurrent": 4\}/);
+    expect(() => checkPoolInput(['claude'], undefined, 'many')).toThrowError(/"maxConcurrent" must be a whole number/);
+    expect(() => setup({ maxConcurrent: -2 })).toThrowError(PoolInputError);
+  });
+
+  it('is carried over continue-as-new; a snapshot from before the cap takes the input cap', () => {
+    const { pool } = setup({ maxConcurrent: 3 });
+    pool.setMaxConcurrent({ maxConcurrent: 1 });
+    const snapshot = JSON.parse(JSON.stringify(pool.snapshot())) as ReturnType<AgentPool['snapshot']>;
+    expect(setup({ maxConcurrent: 3, state: snapshot }).pool.poolStatus().maxConcurrent).toBe(1);
+
+    pool.setMaxConcurrent({ maxConcurrent: null });
+    const uncapped = JSON.parse(JSON.stringify(pool.snapshot())) as ReturnType<AgentPool['snapshot']>;
+    expect(uncapped.maxConcurrent).toBeNull();
+    expect(setup({ maxConcurrent: 3, state: uncapped }).pool.poolStatus()).not.toHaveProperty('maxConcurrent');
+
+    const { maxConcurrent: _dropped, ...old } = snapshot;
+    const fromOld = setup({ maxConcurrent: 2, state: old });
+    expect(fromOld.pool.poolStatus().maxConcurrent).toBe(2);
+    expect(setup({ state: old }).pool.poolStatus()).not.toHaveProperty('maxConcurrent');
+  });
+
+  it('shows the cap in the details, and says when it holds requests back', () => {
+    const { pool } = setup({ maxConcurrent: 1 });
+    expect(pool.renderDetails('agent-pool')).toContain('0 running · 0 waiting · at most 1 at once · 0 granted');
+    pool.request(ask('a'));
+    pool.request(ask('b', 'gemini'));
+    const details = pool.renderDetails('agent-pool');
+    expect(details).toContain('at most 1 at once (**reached**: requests wait for any slot to be released)');
+    expect(details).toContain('| gemini | 0/1 | 1 | free slot, but the pool is at its cap | 0 |');
+    expect(setup().pool.renderDetails('agent-pool')).not.toContain('at once');
+  });
+});

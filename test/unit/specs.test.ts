@@ -7,7 +7,7 @@ import {
   storySpecSchema,
   parseTaskFile,
   taskSpecSchema,
-} from '../../workflows/specs.js';
+} from '../../client/specs.js';
 
 function issuesOf(fn: () => unknown): Array<{ path: string; message: string }> {
   try {

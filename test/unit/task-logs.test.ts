@@ -32,7 +32,7 @@ describe('task logs: rendering agent streams through their adapters', () => {
 
   it('gemini: streamed pieces are joined into one message', () => {
     expect(render('gemini', recorded('gemini', 'success'))).toEqual([
-      'session: b3c5d7e9-1f2a-4b4c-8d6e-7f8091a2b3c4 (gemini-2.5-pro)',
+      'session: b3c5d7e9-1f2a-4b4c-8d6e-7f8091a2b3c4 (auto)',
       "assistant: I'll add the feature file.",
       'tool write_file: feature.txt',
       'assistant: Added feature.txt with three lines.',
@@ -42,8 +42,9 @@ describe('task logs: rendering agent streams through their adapters', () => {
 
   it('codex: commands, changed files, non-fatal errors and the failed turn', () => {
     expect(render('codex', recorded('codex', 'success'))).toEqual([
-      'session: 0199b4c2-7d1e-7a3b-9c4d-5e6f7a8b9c0d',
-      'tool command_execution: bash -lc ls',
+      'session: 01a241e4-da66-7c53-9872-3e411f07dc9a',
+      'assistant: Looking around first.',
+      `tool command_execution: /bin/bash -lc "printf 'more\\\\n' >> README.md && ls"`,
       'files changed: /sandbox/feature.txt',
       'assistant: Added feature.txt with three lines.',
       'result: success',

@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureAgentPool, getAgentStatuses } from '../../client/agent-pool.js';
+import { ensureAgentPool, getAgentStatuses } from '../../infra/agent-pool.js';
 import type { RunReport } from '../../workflows/types.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
 import { timeSkippingEnv, uniqueName } from '../helpers/temporal.js';

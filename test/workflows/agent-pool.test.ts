@@ -11,7 +11,7 @@ import {
   pauseAgent,
   resumeAgent,
   setAgentLimit,
-} from '../../client/agent-pool.js';
+} from '../../infra/agent-pool.js';
 import {
   DrainedAgentsKey,
   PausedAgentsKey,

@@ -157,7 +157,8 @@ describe('taskWorkflow', () => {
   it('ends TIMED_OUT, BUDGET_EXCEEDED and FAILED as the run did, and a retry carries the prior error into the prompt', async () => {
     stack = await startTestStack(env, db.current.store);
     const slow = await submit(stack, 'timeout', 'hang', { timeout: '2s' });
-    const costly = await submit(stack, 'budget', 'budget', { agent: { type: 'codex', maxBudgetUsd: 0.01 } });
+    // Claude enforces a budget itself (Codex cannot be stopped by one: see real-codex.test.ts).
+    const costly = await submit(stack, 'budget', 'budget', { agent: { type: 'claude', maxBudgetUsd: 0.01 } });
     const crashing = await submit(stack, 'crash', 'crash,success', { agent: { type: 'gemini' } });
 
     expect((await stack.client.waitForTask(slow.id, { timeoutMs: 60_000 })).state).toBe('TIMED_OUT');

@@ -202,3 +202,182 @@ export function findKey(value: Json | undefined, key: string): Json[] {
   walk(value);
   return out;
 }
+
+// ---- Custom resources against vendored CRDs -----------------------------------------------------
+
+export const CRDS = path.join(INFRA, 'schemas');
+
+const CRD_SCRIPT = `
+import json, sys, yaml
+from jsonschema import Draft7Validator
+
+def strict(node):
+    """A CRD's openAPIV3Schema as JSON Schema, with unknown fields rejected (kubectl's strict
+    field validation) wherever the CRD neither preserves unknown fields nor declares a map."""
+    if isinstance(node, list):
+        return [strict(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: strict(v) for k, v in node.items() if k != "nullable" and not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+    if "properties" in node and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
+    return out
+
+crds, resources = json.loads(sys.argv[1]), json.load(sys.stdin)
+schemas = {}
+for path in crds:
+    with open(path) as f:
+        for doc in yaml.safe_load_all(f):
+            if not doc:
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                key = spec["group"] + "/" + version["name"] + "/" + spec["names"]["kind"]
+                schemas[key] = Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
+out = []
+for r in resources:
+    key = str(r.get("apiVersion")) + "/" + str(r.get("kind"))
+    v = schemas.get(key)
+    if v is None:
+        out.append([None])
+        continue
+    out.append(sorted(
+        ".".join(str(p) for p in e.absolute_path) + ": " + e.message.split("\\n")[0]
+        for e in v.iter_errors(r)
+    ))
+print(json.dumps(out))
+`;
+
+/**
+ * Validates custom resources against the vendored CRDs in infra/schemas (jsonschema from .tools/infra,
+ * strict about unknown fields). Returns one message per problem; a kind no vendored CRD defines is
+ * reported as such.
+ */
+export async function validateCustomResources(resources: Obj[]): Promise<string[]> {
+  const crds = await listFiles(CRDS, ['.yaml']);
+  const child = execFile(tool('python'), ['-c', CRD_SCRIPT, JSON.stringify(crds)], { maxBuffer: 32 * 1024 * 1024 });
+  const output = new Promise<string>((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`CRD validation failed: ${stderr}`))));
+  });
+  child.stdin?.end(JSON.stringify(resources));
+  const results = JSON.parse(await output) as Array<string[] | [null]>;
+  return results.flatMap((errors, i) => {
+    const r = resources[i] ?? {};
+    if (errors[0] === null)
+      return [`${kindOf(r)}: no vendored CRD in infra/schemas for ${text(r.apiVersion)} ${text(r.kind)}`];
+    return (errors as string[]).map((e) => `${kindOf(r)}: ${e}`);
+  });
+}
+
+/** The names a tool binary from .tools/infra/bin answers to. */
+export function infraTool(name: 'helm' | 'hadolint' | 'docker-compose'): string {
+  const file = path.join(TOOLS, name);
+  if (!existsSync(file)) {
+    throw new Error(`${rel(file)} is missing: run \`bash scripts/install-tools.sh\` (installs the infra validators)`);
+  }
+  return file;
+}
+
+/** Runs a tool; resolves with its exit code and output instead of throwing on a non-zero exit. */
+export async function runTool(
+  file: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run(file, args, { maxBuffer: 64 * 1024 * 1024, ...options }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (err: Error & { code?: number | string; stdout?: string; stderr?: string }) => ({
+      code: typeof err.code === 'number' ? err.code : 1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? err.message,
+    }),
+  );
+}
+
+// ---- Terraform: HashiCorp's own formatter and parser, and the vendored provider schemas ---------
+
+/**
+ * `terraform fmt`'s formatting of `source` (hclwrite.Format from HashiCorp's hcl, built to wasm in
+ * @cdktf/hcl-tools), so a check needs no terraform binary.
+ */
+export async function hclFormat(source: string): Promise<string> {
+  const { format } = await import('@cdktf/hcl-tools');
+  return format(source);
+}
+
+/** Parses with HashiCorp's HCL parser (@cdktf/hcl2json); the parser's error names the file, line and column. */
+export async function hclParse(file: string, source: string): Promise<{ ok?: Obj; error?: string }> {
+  const { parse } = await import('@cdktf/hcl2json');
+  try {
+    return { ok: (await parse(rel(file), source)) as Obj };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+/** A vendored provider schema (infra/schemas/terraform): attribute → required|optional, block → nested. */
+export interface ProviderSchema {
+  provider: string;
+  version: string;
+  resources: Record<string, Obj>;
+  data: Record<string, Obj>;
+}
+
+const META_ARGUMENTS = new Set([
+  'count',
+  'for_each',
+  'depends_on',
+  'lifecycle',
+  'provider',
+  'provisioner',
+  'connection',
+]);
+
+/**
+ * Names in a resource body (as python-hcl2 reads it) that the provider's schema does not have, and
+ * required ones that are missing; nested blocks are checked too.
+ */
+export function schemaProblems(where: string, body: Obj, schema: Obj, meta = true): string[] {
+  const problems: string[] = [];
+  for (const [key, value] of Object.entries(body)) {
+    if (meta && META_ARGUMENTS.has(key)) continue;
+    if (key.startsWith('__')) continue;
+    const entry = schema[key];
+    if (entry === undefined) {
+      problems.push(`${where}.${key}: not an argument of the provider's schema`);
+      continue;
+    }
+    if (isObj(entry)) {
+      for (const [i, item] of (Array.isArray(value) ? value : [value]).entries()) {
+        if (isObj(item)) problems.push(...schemaProblems(`${where}.${key}[${i}]`, item, entry, false));
+      }
+    }
+  }
+  for (const [key, entry] of Object.entries(schema)) {
+    const required = entry === 'required' || (isObj(entry) && entry.__required__ === true);
+    if (required && !(key in body)) problems.push(`${where}.${key}: required by the provider's schema`);
+  }
+  return problems;
+}
+
+// ---- Helm ---------------------------------------------------------------------------------------
+
+/** `helm template <release> <chart>` with `--set` values: the chart as the cluster would receive it. */
+export async function helmTemplate(
+  chart: string,
+  release: string,
+  sets: string[] = [],
+  label?: string,
+): Promise<Render> {
+  const args = ['template', release, chart, ...sets.flatMap((s) => ['--set', s])];
+  const result = await runTool(infraTool('helm'), args);
+  const name = label ?? rel(chart);
+  if (result.code !== 0) throw new Error(`helm template ${name} failed: ${result.stderr}`);
+  return { name, resources: parseYamlStream(result.stdout, `helm template ${name}`) };
+}

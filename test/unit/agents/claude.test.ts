@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { type InvocationContext, readLine, settleTranscript } from '../../../activities/agents/adapter.js';
-import { claudeAdapter, quotaReset } from '../../../activities/agents/claude.js';
-import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../activities/agents/limits.js';
+import { type InvocationContext, readLine, settleTranscript } from '../../../agents/adapter.js';
+import { claudeAdapter, quotaReset } from '../../../agents/claude.js';
+import { DEFAULT_QUOTA_DELAY_MS, DEFAULT_RATE_LIMIT_DELAY_MS } from '../../../agents/limits.js';
 import { exitInfo, NOW, transcriptOf } from './transcripts.js';
 
 const classify = (name: string, exitCode: number | undefined, stderr = '') => {

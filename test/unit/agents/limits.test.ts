@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clampRetryAt, parseDuration, parseWallClock, zonedToEpoch } from '../../../activities/agents/limits.js';
+import { clampRetryAt, parseDuration, parseWallClock, zonedToEpoch } from '../../../agents/limits.js';
 import { NOW } from './transcripts.js';
 
 describe('parseDuration', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { findShortstat, isValidBranchName, parseShortstat } from '../../../activities/git.js';
-import { LineSplitter, redact } from '../../../activities/process.js';
+import { LineSplitter } from '../../../activities/log-follow.js';
+import { redact } from '../../../activities/process.js';
 import { checkId, executionPaths, resolveInside, SandboxInputError } from '../../../activities/sandbox.js';
 import { agentEnvironment, ConfigError, loadConfig } from '../../../infra/config.js';
 

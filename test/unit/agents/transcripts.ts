@@ -8,7 +8,7 @@ import {
   settleTranscript,
   type ExitInfo,
   type Transcript,
-} from '../../../activities/agents/adapter.js';
+} from '../../../agents/adapter.js';
 
 export function fixture(agent: string, name: string): string {
   return readFileSync(fileURLToPath(new URL(`../../fixtures/${agent}/${name}.jsonl`, import.meta.url)), 'utf8');
