@@ -60,7 +60,7 @@ describe('histories with encryption on', () => {
         id: name,
         remoteUrl: remote,
         deployCommand: 'echo deployed',
-        validation: { command: 'node -e fs.accessSync("answer.txt");fs.accessSync("notes.txt")' },
+        validation: { command: 'test -f answer.txt && test -f notes.txt' },
       });
       await client.createStory({ id: name, project: name, branch: `story/${name.slice(0, 40)}` });
       const [asking, noting] = await client.submitTasks([
@@ -84,7 +84,7 @@ describe('histories with encryption on', () => {
       expect(blocked).toMatchObject({ state: 'BLOCKED', question: { text: texts.question } });
       await client.answerQuestion(asking!.id, texts.answer);
       const story = await client.waitForStory(name, { timeoutMs: 180_000 });
-      expect(story.status).toBe('REVIEW_READY');
+      expect(story.status, story.detail).toBe('REVIEW_READY');
 
       const [failing] = await client.submitTasks({
         id: `${name}-fails`,

@@ -110,7 +110,7 @@ export function isSearchAttribute(found: FoundPayload): boolean {
  * activity's sequence number, type and times (its result is a payload of ours, and encrypted).
  */
 export function isSdkBookkeeping(found: FoundPayload): boolean {
-  return /markerRecordedEventAttributes\.details\.(data|patch_data)\./.test(found.path);
+  return /markerRecordedEventAttributes\.details\.(data|patch[-_]data)\./.test(found.path);
 }
 
 /** Payloads that carry what claudomator and its users wrote: each must be encrypted. */
