@@ -24,7 +24,8 @@ describe('Worker Versioning (CLAUDOMATOR_BUILD_ID set)', () => {
     const queue = uniqueName();
     const deploymentName = `claudomator-${queue}`;
     const config: Readonly<Config> = Object.freeze({
-      ...loadConfig({}),
+      // Clear payloads for env.client, whatever key a local `claudomator up` left in ~/.claudomator.
+      ...loadConfig({ CLAUDOMATOR_ENCRYPTION: 'off' }),
       taskQueue: queue,
       agentTaskQueue: `${queue}-agents`,
       hostId: 'versioned-host',
