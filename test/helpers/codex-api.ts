@@ -12,9 +12,8 @@
  * the script ran out gets a 400 naming both counts, and `assertDone()` throws with the same message; so
  * does a script that was not used up.
  */
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { readBody, ScriptedServer } from './scripted-server.js';
 
 export interface ScriptedUsage {
   input: number;
@@ -50,72 +49,35 @@ export interface RecordedRequest {
 
 const DEFAULT_USAGE: ScriptedUsage = { input: 1_000, output: 50 };
 
-export class ResponsesApiServer {
+export class ResponsesApiServer extends ScriptedServer<ScriptedReply> {
   /** Every `POST …/responses`, in order. */
   readonly requests: RecordedRequest[] = [];
-  private readonly script: ScriptedReply[] = [];
-  private served = 0;
-  private overrun: string | undefined;
-
-  private constructor(private readonly server: http.Server) {}
+  protected readonly label = 'Scripted Responses API';
 
   static async start(script: ScriptedReply[] = []): Promise<ResponsesApiServer> {
-    const server = http.createServer();
-    const self = new ResponsesApiServer(server);
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      self.handle(req, res).catch((err: unknown) => {
-        res.destroy(err instanceof Error ? err : new Error(String(err)));
-      });
-    });
-    self.push(...script);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return self;
+    return new ResponsesApiServer().listen(script);
   }
 
   /** The provider's `base_url` (Codex appends `/responses`). */
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    return `${this.origin}/v1`;
   }
 
-  /** Add replies to the end of the script. */
-  push(...replies: ScriptedReply[]): void {
-    this.script.push(...replies);
-  }
-
-  /** Throws if a request came after the script ran out, or if scripted replies were left unused. */
-  assertDone(): void {
-    if (this.overrun) throw new Error(this.overrun);
-    if (this.served < this.script.length) {
-      throw new Error(
-        `Scripted Responses API: ${this.script.length - this.served} of ${this.script.length} replies unused`,
-      );
-    }
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const raw = await readBody(req);
     const path = req.url ?? '/';
     if (req.method !== 'POST' || path !== '/v1/responses') {
       res.writeHead(404).end();
       return;
     }
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ResponsesRequest;
+    const body = JSON.parse(raw.toString('utf8')) as ResponsesRequest;
     this.requests.push({ at: Date.now(), path, headers: req.headers, body });
 
-    const reply = this.script[this.served];
+    const reply = this.nextReply('request', this.requests.length);
     if (reply === undefined) {
-      this.overrun = `Scripted Responses API: the script ran out: request ${this.requests.length} arrived, the script has ${this.script.length} replies`;
       sendJson(res, 400, { error: { type: 'invalid_request_error', message: this.overrun } });
       return;
     }
-    this.served += 1;
     if ('status' in reply) {
       sendJson(res, reply.status, reply.body ?? { error: { type: 'error', message: 'scripted error' } }, reply.headers);
       return;

@@ -19,10 +19,9 @@
  * a 400 (the CLI does not retry it) whose message names both counts, and `assertDone()` throws with the same
  * message; so does a script that was not used up, or a call of a kind this stand-in does not know.
  */
-import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { readBody, ScriptedServer } from './scripted-server.js';
 import path from 'node:path';
 
 /** A Google API error body (`google.rpc.Status`). */
@@ -70,7 +69,7 @@ export type Route = 'pro' | 'flash';
 
 const DEFAULT_USAGE: Usage = { promptTokenCount: 1_000, candidatesTokenCount: 50 };
 
-export class GeminiApiServer {
+export class GeminiApiServer extends ScriptedServer<ScriptedReply> {
   /** Every main turn (`streamGenerateContent`), in order. */
   readonly requests: RecordedRequest[] = [];
   /** Every routing call (`generateContent` to the classifier model), in order. */
@@ -79,58 +78,28 @@ export class GeminiApiServer {
   readonly others: RecordedRequest[] = [];
   /** How routing calls are answered. */
   route: Route = 'pro';
-  private readonly script: ScriptedReply[] = [];
-  private served = 0;
-  private overrun: string | undefined;
+  protected readonly label = 'Scripted Gemini API';
   private unknown: string | undefined;
 
-  private constructor(private readonly server: http.Server) {}
-
   static async start(script: ScriptedReply[] = []): Promise<GeminiApiServer> {
-    const server = http.createServer();
-    const self = new GeminiApiServer(server);
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      self.handle(req, res).catch((err: unknown) => {
-        res.destroy(err instanceof Error ? err : new Error(String(err)));
-      });
-    });
-    self.push(...script);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return self;
+    return new GeminiApiServer().listen(script);
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  /** Add replies to the end of the script. */
-  push(...replies: ScriptedReply[]): void {
-    this.script.push(...replies);
+    return this.origin;
   }
 
   /** Throws if a turn came after the script ran out, replies were left unused, or an unknown call came. */
-  assertDone(): void {
-    if (this.overrun) throw new Error(this.overrun);
-    if (this.unknown) throw new Error(this.unknown);
-    if (this.served < this.script.length) {
-      throw new Error(
-        `Scripted Gemini API: ${this.script.length - this.served} of ${this.script.length} replies unused`,
-      );
-    }
+  override assertDone(): void {
+    if (this.unknown && !this.overrun) throw new Error(this.unknown);
+    super.assertDone();
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const raw = await readBody(req);
     const url = req.url ?? '/';
     const call = /^\/v1beta\/models\/([^/:]+):(streamGenerateContent|generateContent|countTokens)(?:\?|$)/.exec(url);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = raw.toString('utf8');
     const body = (text === '' ? {} : JSON.parse(text)) as GeminiRequest;
     if (req.method !== 'POST' || !call) {
       this.unknown ??= `Scripted Gemini API: unexpected ${req.method ?? '?'} ${url}`;
@@ -165,13 +134,11 @@ export class GeminiApiServer {
     }
 
     this.requests.push(recorded);
-    const reply = this.script[this.served];
+    const reply = this.nextReply('turn', this.requests.length);
     if (reply === undefined) {
-      this.overrun = `Scripted Gemini API: the script ran out: turn ${this.requests.length} arrived, the script has ${this.script.length} replies`;
-      sendError(res, { code: 400, message: this.overrun, status: 'INVALID_ARGUMENT' });
+      sendError(res, { code: 400, message: this.overrun ?? '', status: 'INVALID_ARGUMENT' });
       return;
     }
-    this.served += 1;
     if ('status' in reply) {
       sendError(res, reply.error, reply.status);
       return;

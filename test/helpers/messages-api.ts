@@ -13,9 +13,8 @@
  * body). A request after the script ran out gets a 400 whose message names both counts (so the CLI's
  * result shows it), and `assertDone()` throws with the same message; so does a script that was not used up.
  */
-import { once } from 'node:events';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
+import { readBody, ScriptedServer } from './scripted-server.js';
 
 export type ScriptedReply =
   /** A final answer. */
@@ -58,72 +57,35 @@ export interface RecordedRequest {
   body: MessagesRequest;
 }
 
-export class MessagesApiServer {
+export class MessagesApiServer extends ScriptedServer<ScriptedReply> {
   /** Every `POST /v1/messages`, in order. */
   readonly requests: RecordedRequest[] = [];
-  private readonly script: ScriptedReply[] = [];
-  private served = 0;
-  private overrun: string | undefined;
-
-  private constructor(private readonly server: http.Server) {}
+  protected readonly label = 'Scripted Messages API';
 
   static async start(script: ScriptedReply[] = []): Promise<MessagesApiServer> {
-    const server = http.createServer();
-    const self = new MessagesApiServer(server);
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      self.handle(req, res).catch((err: unknown) => {
-        res.destroy(err instanceof Error ? err : new Error(String(err)));
-      });
-    });
-    self.push(...script);
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return self;
+    return new MessagesApiServer().listen(script);
   }
 
   get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.origin;
   }
 
-  /** Add replies to the end of the script. */
-  push(...replies: ScriptedReply[]): void {
-    this.script.push(...replies);
-  }
-
-  /** Throws if a request came after the script ran out, or if scripted replies were left unused. */
-  assertDone(): void {
-    if (this.overrun) throw new Error(this.overrun);
-    if (this.served < this.script.length) {
-      throw new Error(
-        `Scripted Messages API: ${this.script.length - this.served} of ${this.script.length} replies unused`,
-      );
-    }
-  }
-
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const raw = await readBody(req);
     const path = req.url ?? '/';
     if (req.method !== 'POST' || !path.startsWith('/v1/messages') || path.startsWith('/v1/messages/')) {
       // The CLI probes the base URL with HEAD /; anything else is not part of the Messages API we speak.
       res.writeHead(req.method === 'HEAD' && path === '/' ? 200 : 404).end();
       return;
     }
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as MessagesRequest;
+    const body = JSON.parse(raw.toString('utf8')) as MessagesRequest;
     this.requests.push({ at: Date.now(), path, headers: req.headers, body });
 
-    const reply = this.script[this.served];
+    const reply = this.nextReply('request', this.requests.length);
     if (reply === undefined) {
-      this.overrun = `Scripted Messages API: the script ran out: request ${this.requests.length} arrived, the script has ${this.script.length} replies`;
       sendJson(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: this.overrun } });
       return;
     }
-    this.served += 1;
     if ('hold' in reply) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       res.write(`event: ping\ndata: {"type":"ping"}\n\n`);
