@@ -52,6 +52,8 @@ async function expectDependentsFailed(s: TestStack, dependency: string, state: s
   expect(last).toMatchObject({ state: 'FAILED', error: `dependency ${s.name}-after ended FAILED` });
   for (const id of [after.id, last.id]) {
     expect((await s.client.getTask(id)).executions).toEqual([]);
+    // The record says FAILED before the workflow has told its neighbours and closed: wait for its end.
+    await expect(handle(id).result()).rejects.toThrow();
     expect((await handle(id).describe()).status.name).toBe('FAILED');
   }
 }
