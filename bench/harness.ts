@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { ClaudomatorClient } from '../client/index.js';
 import { findBinary, MissingBinaryError } from '../infra/binaries.js';
@@ -307,6 +307,45 @@ export function workflowTaskLine(label: string, runs: RunTimes[]): string {
   );
 }
 
+// ---- Workflow task dispatch ----------------------------------------------------------------------
+
+/**
+ * One fresh worker with no claudomator code runs a workflow of `activities` no-op activities in
+ * sequence, `runs` times one after another; returns how long each workflow task waited for it
+ * (schedule → start, server timestamps): those of its first workflow and those of the later ones.
+ */
+export async function dispatchWaits(options: {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  taskQueue: string;
+  runs: number;
+  activities: number;
+}): Promise<{ first: number[]; later: number[] }> {
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    workflowsPath: new URL('./fixtures/activity-loop-workflow.ts', import.meta.url).pathname,
+    activities: { noop: async () => {} },
+  });
+  const first: number[] = [];
+  const later: number[] = [];
+  await worker.runUntil(async () => {
+    for (let run = 0; run < options.runs; run++) {
+      const workflowId = `${options.taskQueue}-${run}`;
+      await options.client.workflow.execute('activityLoopWorkflow', {
+        taskQueue: options.taskQueue,
+        workflowId,
+        args: [options.activities],
+      });
+      const waits = (await runTimes(options.client, workflowId)).workflowTasks.map((t) => t.started - t.scheduled);
+      (run === 0 ? first : later).push(...waits);
+    }
+  });
+  return { first, later };
+}
+
 // ---- Figures -----------------------------------------------------------------------------------
 
 export interface Summary {
@@ -344,6 +383,12 @@ export function summaryRow(label: string, s: Summary): string {
 }
 
 export const MB = 1024 * 1024;
+
+/** The 1, 5 and 15 minute load averages, for the line every benchmark prints with its figures. */
+export function loadLine(): string {
+  const [one, five, fifteen] = os.loadavg().map((l) => l.toFixed(1));
+  return `load average ${one} / ${five} / ${fifteen} (1 / 5 / 15 min) on ${os.cpus().length} cores`;
+}
 
 /** A positive integer flag, or an error naming it. */
 export function positiveInt(name: string, raw: string | undefined): number {
