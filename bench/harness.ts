@@ -154,7 +154,8 @@ export async function startWorkersInProcess(
   };
 }
 
-async function dropDatabase(url: string): Promise<void> {
+/** Drop a scratch database (closing whatever is still connected to it). */
+export async function dropDatabase(url: string): Promise<void> {
   const admin = new URL(url);
   const name = admin.pathname.slice(1);
   admin.pathname = '/postgres';
