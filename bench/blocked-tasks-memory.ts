@@ -14,10 +14,12 @@
  *
  * Figures: the worker's RSS (/proc/<pid>/status) idle (the pool workflow only) and with all N
  * BLOCKED, its peak while they were filled, and how many workflows it caches (the runtime's
- * `temporal_sticky_cache_size` metric). The blocked tasks are not answered: the server and the
- * database are thrown away at the end.
+ * `temporal_sticky_cache_size` metric); and the Postgres database's size, idle and with N BLOCKED
+ * (claudomator's tables with their indexes, and the whole database). The blocked tasks are not
+ * answered: the server and the database are thrown away at the end.
  *
- * Target: under 500 MB RSS with 1,000 blocked.
+ * Target: under 500 MB RSS with 1,000 blocked. `--tasks 10000` is the 10,000-task case; on a 2-core
+ * machine it fills at a few tasks per second (each task runs the fake CLI once), so it takes long.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -26,7 +28,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TaskSpec } from '../client/index.js';
 import { freePort } from '../infra/dev-server.js';
-import { MB, positiveInt, startBenchEnvironment, startWorkersInProcess } from './harness.js';
+import type { Store } from '../store/index.js';
+import { loadLine, MB, positiveInt, startBenchEnvironment, startWorkersInProcess } from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -115,6 +118,21 @@ async function sample(worker: WorkerProcess): Promise<Sample> {
   return { rss: kb('VmRSS'), peakRss: kb('VmHWM'), cachedWorkflows: cached };
 }
 
+interface DatabaseSize {
+  /** claudomator's tables and their indexes (its migrations table aside). */
+  tables: number;
+  database: number;
+}
+
+async function databaseSize(store: Store): Promise<DatabaseSize> {
+  const { rows } = await store.pool.query<{ tables: string; database: string }>(
+    `select (select coalesce(sum(pg_total_relation_size(relid)), 0) from pg_stat_user_tables
+              where schemaname = 'public' and relname <> 'claudomator_migrations') as tables,
+            pg_database_size(current_database()) as database`,
+  );
+  return { tables: Number(rows[0]?.tables), database: Number(rows[0]?.database) };
+}
+
 async function main(): Promise<void> {
   const bench = await startBenchEnvironment('memory', {
     CLAUDOMATOR_AGENT_SLOTS: `claude=${SLOTS}`,
@@ -127,6 +145,7 @@ async function main(): Promise<void> {
     try {
       await sleep(SETTLE_MS);
       const idle = await sample(worker);
+      const idleDb = await databaseSize(bench.store);
 
       const started = performance.now();
       const ids = Array.from({ length: N }, (_, i) => `blocked-${i}`);
@@ -155,6 +174,7 @@ async function main(): Promise<void> {
       const fillSeconds = (performance.now() - started) / 1000;
       await sleep(SETTLE_MS);
       const blocked = await sample(worker);
+      const blockedDb = await databaseSize(bench.store);
 
       const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
       // Memory follows the workflows in the worker's cache (CLAUDOMATOR_MAX_CACHED_WORKFLOWS), not the blocked tasks.
@@ -178,6 +198,13 @@ async function main(): Promise<void> {
       console.log(
         `target: RSS under 500 MB with ${N} blocked → ${mb(blocked.rss)} ${blocked.rss < TARGET ? 'met' : 'NOT met'}`,
       );
+      const grown = blockedDb.tables - idleDb.tables;
+      console.log(
+        `\nPostgres: claudomator's tables + indexes ${mb(idleDb.tables)} idle → ${mb(blockedDb.tables)} with ${N} blocked ` +
+          `(${(grown / N / 1024).toFixed(1)} kB per task: a task, an execution, a question; ` +
+          `${(((grown / N) * 10_000) / MB).toFixed(0)} MB per 10,000); whole database ${mb(blockedDb.database)}`,
+      );
+      console.log(loadLine());
     } finally {
       await stopWorkerProcess(worker);
       await agents.stop();

@@ -135,13 +135,23 @@ function sampleCpu(probes: Probes): Cpu {
 /** CPU used between the start and the end of the window, sampled by timers while the loops run. */
 function cpuOverWindow(probes: Probes, start: number): Promise<Cpu> {
   return new Promise((resolve) => {
-    setTimeout(() => {
-      const from = sampleCpu(probes);
-      setTimeout(() => {
-        const to = sampleCpu(probes);
-        resolve({ central: to.central - from.central, server: to.server - from.server, loops: to.loops - from.loops });
-      }, start + WARMUP_MS + WINDOW_MS - Date.now());
-    }, start + WARMUP_MS - Date.now());
+    setTimeout(
+      () => {
+        const from = sampleCpu(probes);
+        setTimeout(
+          () => {
+            const to = sampleCpu(probes);
+            resolve({
+              central: to.central - from.central,
+              server: to.server - from.server,
+              loops: to.loops - from.loops,
+            });
+          },
+          start + WARMUP_MS + WINDOW_MS - Date.now(),
+        );
+      },
+      start + WARMUP_MS - Date.now(),
+    );
   });
 }
 
@@ -157,7 +167,7 @@ function decode(payloads: Payload[] | null | undefined): unknown {
 /** Every run's events of `workflowId`, following continue-as-new from `firstRunId`. */
 async function chainEvents(client: Client, workflowId: string, firstRunId: string): Promise<HistoryEvent[][]> {
   const runs: HistoryEvent[][] = [];
-  for (let runId: string | undefined = firstRunId; runId; ) {
+  for (let runId: string | undefined = firstRunId; runId;) {
     const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
     const events: HistoryEvent[] = history.events ?? [];
     runs.push(events);
@@ -265,8 +275,20 @@ async function runLoops(
     );
     handles.push(...(await Promise.all(batch)));
   }
-  const rounds = await Promise.all(handles.map((h) => h.result()));
-  return rounds.reduce((a, b) => a + b, 0);
+  // A loop that never ends (a lost signal) fails the benchmark instead of hanging it.
+  let timer: NodeJS.Timeout | undefined;
+  const overdue = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${phase.label}: the loops were not done 2 minutes after their deadline`)),
+      until + 120_000 - Date.now(),
+    );
+  });
+  try {
+    const rounds = await Promise.race([Promise.all(handles.map((h) => h.result())), overdue]);
+    return rounds.reduce((a, b) => a + b, 0);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function echoPhase(phase: Phase): Promise<Central> {
