@@ -36,7 +36,10 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
 import { ensureAgentPool } from '../client/agent-pool.js';
+import { AgentPool, MAX_AGENT_LIMIT, RELEASED_MEMORY } from '../workflows/agent-pool-state.js';
+import { AGENT_TYPES } from '../workflows/types.js';
 import { findBinary, MissingBinaryError } from '../infra/binaries.js';
 import { startDevServer } from '../infra/dev-server.js';
 import { LOCAL_DATABASE_URL, openStore } from '../infra/postgres.js';
@@ -47,6 +50,7 @@ import { dropDatabase, loadLine, positiveInt, summarize } from './harness.js';
 
 // A default import: @temporalio/proto is CommonJS, and Node's ESM loader (tsx) sees no named exports in it.
 const EventType = proto.temporal.api.enums.v1.EventType;
+const WorkflowTaskFailedCause = proto.temporal.api.enums.v1.WorkflowTaskFailedCause;
 type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
 const { values } = parseArgs({
@@ -82,10 +86,18 @@ interface Central {
   outstandingMs: number;
   inWorkerMs: number;
   continuedAsNew: number;
+  /** Per continue-as-new: the first workflow task told to continue as new → the run closed (ms). */
+  continueAsNewMs: number[];
+  /** Workflow tasks that failed, by cause (a continue-as-new refused because signals came in meanwhile, …). */
+  failedWorkflowTasks: Map<string, number>;
   /** Runs whose history was read (the chain from the first run). */
   runs: number;
-  /** Pool only: request received → grant sent, per request (ms). */
+  /** Pool only: grants sent again by the next run after a continue-as-new (not counted as rounds). */
+  resentGrants: number;
+  /** Pool only: request received → grant sent, per request (ms), when the same run did both. */
   grantDelays: number[];
+  /** The same for requests received by one run and granted by the next (carried across continue-as-new). */
+  carriedGrantDelays: number[];
   /** Rounds the requesters did over the whole loop (warm-up included), from their results. */
   requesterRounds: number;
   /** CPU time used inside the window (ms): the central workflow's worker, the dev server, the requesters' worker. */
@@ -186,15 +198,21 @@ function countWindow(runs: HistoryEvent[][], from: number, to: number, roundSign
     outstandingMs: 0,
     inWorkerMs: 0,
     continuedAsNew: 0,
+    continueAsNewMs: [],
+    failedWorkflowTasks: new Map(),
     runs: runs.length,
+    resentGrants: 0,
     grantDelays: [],
+    carriedGrantDelays: [],
     requesterRounds: 0,
     cpu: { central: 0, server: 0, loops: 0 },
   };
-  const requested = new Map<string, number>();
-  for (const events of runs) {
+  const requested = new Map<string, { at: number; run: number }>();
+  const granted = new Set<string>();
+  for (const [run, events] of runs.entries()) {
     let scheduled = NaN;
     let started = NaN;
+    let suggested = NaN;
     for (const event of events) {
       const at = ms(event.eventTime);
       const inWindow = at >= from && at < to;
@@ -205,10 +223,23 @@ function countWindow(runs: HistoryEvent[][], from: number, to: number, roundSign
           break;
         case EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
           started = at;
+          // Told to continue as new: by the server, or (--can-after) by the history length the pool checks.
+          if (
+            Number.isNaN(suggested) &&
+            (event.workflowTaskStartedEventAttributes?.suggestContinueAsNew ||
+              (CAN_AFTER !== undefined && Number(event.eventId) >= CAN_AFTER))
+          ) {
+            suggested = at;
+          }
           break;
-        case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
         case EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+        case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
         case EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+          if (inWindow && event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED) {
+            const code = event.workflowTaskFailedEventAttributes?.cause ?? 0;
+            const cause = (WorkflowTaskFailedCause[code] ?? String(code)).replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '');
+            out.failedWorkflowTasks.set(cause, (out.failedWorkflowTasks.get(cause) ?? 0) + 1);
+          }
           if (inWindow) {
             out.workflowTasks++;
             // Clipped to the window, so the occupancy can never pass 100%.
@@ -220,7 +251,7 @@ function countWindow(runs: HistoryEvent[][], from: number, to: number, roundSign
           const attrs = event.workflowExecutionSignaledEventAttributes;
           if (attrs?.signalName === 'requestSlot') {
             const input = decode(attrs.input?.payloads) as { requestId?: string } | undefined;
-            if (input?.requestId) requested.set(input.requestId, at);
+            if (input?.requestId) requested.set(input.requestId, { at, run });
           }
           if (inWindow) {
             out.signalsIn++;
@@ -231,16 +262,30 @@ function countWindow(runs: HistoryEvent[][], from: number, to: number, roundSign
         case EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: {
           const attrs = event.signalExternalWorkflowExecutionInitiatedEventAttributes;
           if (attrs?.signalName !== roundSignal) break;
-          if (inWindow) out.rounds++;
-          if (roundSignal === 'slotGranted') {
-            const grant = decode(attrs.input?.payloads) as { requestId?: string } | undefined;
-            const at0 = grant?.requestId ? requested.get(grant.requestId) : undefined;
-            if (inWindow && at0 !== undefined) out.grantDelays.push(at - at0);
+          if (roundSignal !== 'slotGranted') {
+            if (inWindow) out.rounds++;
+          } else {
+            const requestId = (decode(attrs.input?.payloads) as { requestId?: string } | undefined)?.requestId;
+            if (requestId === undefined) break;
+            // A grant still in flight when the pool continued as new is sent again by the next run: one round.
+            const first = !granted.has(requestId);
+            granted.add(requestId);
+            if (!inWindow) break;
+            if (!first) {
+              out.resentGrants++;
+              break;
+            }
+            out.rounds++;
+            const request = requested.get(requestId);
+            if (request) (request.run === run ? out.grantDelays : out.carriedGrantDelays).push(at - request.at);
           }
           break;
         }
         case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
-          if (inWindow) out.continuedAsNew++;
+          if (inWindow) {
+            out.continuedAsNew++;
+            if (!Number.isNaN(suggested)) out.continueAsNewMs.push(at - suggested);
+          }
           break;
         default:
           break;
@@ -373,6 +418,45 @@ const HEADERS = [
 ];
 const WIDTHS = HEADERS.map((h) => Math.max(h.length, 6));
 
+/** Temporal refuses a payload larger than this (the server's default blob size limit). */
+const PAYLOAD_LIMIT = 2 * 1024 * 1024;
+
+/**
+ * What continue-as-new carries per slot holder: the pool's own model (agent-pool-state.ts) with every
+ * agent at its highest limit, every slot held by a task-shaped requester, and a full memory of
+ * released request ids; the JSON the snapshot becomes, minus the same pool with no holders.
+ */
+function snapshotBytes(): { holders: number; bytes: number; perHolder: number } {
+  const fill = (holders: number): number => {
+    const pool = new AgentPool({
+      agents: AGENT_TYPES,
+      limits: Object.fromEntries(AGENT_TYPES.map((a) => [a, MAX_AGENT_LIMIT])),
+      clock: () => Date.now(),
+      eventIdPrefix: `agent-pool:${randomUUID()}`,
+    });
+    const request = (i: number) => {
+      const workflowId = `task-t-${i.toString(16).padStart(10, '0')}`;
+      const runId = randomUUID();
+      const requestId = `${workflowId}/${runId}/1`;
+      pool.request({
+        requestId,
+        workflowId,
+        runId,
+        agent: AGENT_TYPES[i % AGENT_TYPES.length] ?? 'claude',
+        taskId: workflowId.slice(5),
+      });
+      return requestId;
+    };
+    for (let i = 0; i < RELEASED_MEMORY; i++) pool.release({ requestId: request(i), report: { kind: 'success' } });
+    for (let i = 0; i < holders; i++) request(RELEASED_MEMORY + i);
+    for (const { id } of pool.takeMessages()) pool.delivered(id);
+    return Buffer.byteLength(JSON.stringify(pool.snapshot()));
+  };
+  const holders = AGENT_TYPES.length * MAX_AGENT_LIMIT;
+  const bytes = fill(holders);
+  return { holders, bytes, perHolder: (bytes - fill(0)) / holders };
+}
+
 interface CentralWorker {
   pid: number;
   stop(): Promise<void>;
@@ -479,14 +563,23 @@ async function main(): Promise<void> {
   for (const r of results) {
     const p = r.pool;
     const delay = summarize(p.grantDelays);
+    const carried = summarize(p.carriedGrantDelays);
+    const can = summarize(p.continueAsNewMs);
+    const failed = [...p.failedWorkflowTasks].map(([cause, n]) => `${n} ${cause}`).join(', ') || 'none';
     const grantsPerSecond = p.rounds / seconds;
     const cpuCeiling = 1000 / (p.cpu.central / Math.max(p.rounds, 1));
     console.log(
       `\n${r.requesters} requesters: pool/baseline rounds ${(p.rounds / Math.max(r.echo.rounds, 1)).toFixed(2)}×, ` +
-        `CPU of the central worker per round ${(p.cpu.central / Math.max(p.rounds, 1) / (r.echo.cpu.central / Math.max(r.echo.rounds, 1))).toFixed(2)}×; ` +
-        `request received → grant sent p50 ${delay.p50.toFixed(0)} ms, p95 ${delay.p95.toFixed(0)} ms; ` +
-        `${p.runs} pool runs (${p.continuedAsNew} continue-as-new in the window, ` +
-        `${(p.rounds / Math.max(p.continuedAsNew, 1)).toFixed(0)} grants per run)`,
+        `CPU of the central worker per round ${(p.cpu.central / Math.max(p.rounds, 1) / (r.echo.cpu.central / Math.max(r.echo.rounds, 1))).toFixed(2)}×`,
+    );
+    console.log(
+      `  request received → grant sent: p50 ${delay.p50.toFixed(0)} ms, p95 ${delay.p95.toFixed(0)} ms (${delay.n} in one run); ` +
+        `carried across continue-as-new: ${carried.n === 0 ? 'none' : `p50 ${carried.p50.toFixed(0)} ms, max ${carried.max.toFixed(0)} ms (${carried.n})`}`,
+    );
+    console.log(
+      `  ${p.runs} pool runs, ${p.continuedAsNew} continue-as-new in the window (${(p.rounds / Math.max(p.continuedAsNew, 1)).toFixed(0)} grants per run), ` +
+        `told → done p50 ${can.n === 0 ? '-' : `${can.p50.toFixed(0)} ms, max ${can.max.toFixed(0)} ms`}; ` +
+        `${p.resentGrants} grants resent by the next run; failed workflow tasks: ${failed}`,
     );
     console.log(
       `  measured: ${grantsPerSecond.toFixed(1)} grants/s keep ${(grantsPerSecond * 300).toFixed(0)} slots busy with ` +
@@ -497,6 +590,12 @@ async function main(): Promise<void> {
         `(${(cpuCeiling * 300).toFixed(0)} slots at 5 min, ${(cpuCeiling * 1800).toFixed(0)} at 30 min)`,
     );
   }
+  const snapshot = snapshotBytes();
+  console.log(
+    `\ncontinue-as-new input with ${snapshot.holders} slots held (every agent at its limit of ${MAX_AGENT_LIMIT}): ` +
+      `${(snapshot.bytes / 1024).toFixed(0)} kB, ${snapshot.perHolder.toFixed(0)} bytes per holder; a payload over ` +
+      `${PAYLOAD_LIMIT / 1024 / 1024} MB is refused: one pool could carry about ${Math.floor(PAYLOAD_LIMIT / snapshot.perHolder)} holders`,
+  );
   console.log(loadLine());
 }
 
