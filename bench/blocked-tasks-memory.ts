@@ -21,15 +21,22 @@
  * Target: under 500 MB RSS with 1,000 blocked. `--tasks 10000` is the 10,000-task case; on a 2-core
  * machine it fills at a few tasks per second (each task runs the fake CLI once), so it takes long.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TaskSpec } from '../client/index.js';
-import { freePort } from '../infra/dev-server.js';
 import type { Store } from '../store/index.js';
-import { loadLine, MB, positiveInt, startBenchEnvironment, startWorkersInProcess } from './harness.js';
+import {
+  loadLine,
+  MB,
+  positiveInt,
+  startBenchEnvironment,
+  startWorkerProcess,
+  startWorkersInProcess,
+  stopWorkerProcess,
+  type WorkerProcess,
+} from './harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,56 +57,6 @@ if (values.dist && !existsSync(DIST_ENTRY)) {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface WorkerProcess {
-  child: ChildProcess;
-  pid: number;
-  healthPort: number;
-  metricsPort: number;
-  /** The end of its stderr, for the error when it dies. */
-  stderrTail(): string;
-}
-
-/** The production worker entry, role orchestration, in its own process; resolves once /readyz says so. */
-async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const [healthPort, metricsPort] = [await freePort(), await freePort()];
-  const args = values.dist ? [DIST_ENTRY] : ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: {
-      ...env,
-      CLAUDOMATOR_WORKER_ROLE: 'orchestration',
-      CLAUDOMATOR_HEALTH_PORT: String(healthPort),
-      CLAUDOMATOR_METRICS_PORT: String(metricsPort),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let tail = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    tail = (tail + chunk.toString()).slice(-4000);
-  });
-  const worker = { child, pid: child.pid!, healthPort, metricsPort, stderrTail: () => tail };
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the worker exited (${child.exitCode}) before it was ready:\n${tail}`);
-    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) return worker;
-    if (Date.now() > deadline) throw new Error(`the worker was not ready within 120 s:\n${tail}`);
-    await sleep(250);
-  }
-}
-
-async function stopWorkerProcess(worker: WorkerProcess): Promise<void> {
-  if (worker.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => worker.child.once('exit', resolve));
-  worker.child.kill('SIGTERM');
-  const timer = setTimeout(() => worker.child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 interface Sample {
   rss: number;
@@ -140,7 +97,7 @@ async function main(): Promise<void> {
   });
   let worker: WorkerProcess | undefined;
   try {
-    worker = await startWorkerProcess(bench.env);
+    worker = await startWorkerProcess(bench.env, { role: 'orchestration', dist: values.dist });
     const agents = await startWorkersInProcess(bench, 'agents');
     try {
       await sleep(SETTLE_MS);

@@ -1,30 +1,27 @@
 /**
- * Benchmark: a burst of task submissions through the SDK — 1,000 tasks in batches, with enough agent
- * slots for all — until every one has its agent running, beside a burst of as many one-activity workflows.
+ * Benchmark: a burst of task submissions through the SDK — 1,000 tasks in batches, with a slot for
+ * every one — until every task's agent has started, beside a burst of as many one-activity workflows.
  *
- *   npx tsx bench/submit-burst.ts [--tasks 1000] [--batch 100] [--hold 600]
+ *   npx tsx bench/submit-burst.ts [--tasks 1000] [--batch 100] [--hold 0]
  *
- * It starts its own Temporal dev server (in memory) and a scratch Postgres database. The production
- * workers run in this process: one orchestration worker, and as many agent hosts as it takes to run
- * every task at once (an agent host runs up to 100 activities at a time, the SDK's default), all on
- * one connection and one store. The slot limit is the task count (CLAUDOMATOR_AGENT_SLOTS=command=N).
- * Each task runs the `command` agent `sleep <hold>`, so it stays RUNNING once started.
+ * It starts its own Temporal dev server (in memory) and a scratch Postgres database, and runs the
+ * production workers (role `all`) in this process. The slot limit is the task count
+ * (CLAUDOMATOR_AGENT_SLOTS=command=N), so no task waits for a slot. Each task runs the `command` agent:
+ * `true`, or `sleep <hold>` with `--hold`. One agent host runs up to 100 agents at once (the SDK's
+ * default activity slots), so a hold longer than 100 tasks' worth of the submission rate makes the
+ * host, not the stack, the limit.
  *
- * - burst: `client.submitTasks` with `--batch` tasks at a time, one batch after another, as fast as
- *   they return. All-running is when the last task's execution row was written (the agent starts
- *   right after), by the database clock. Per task: created → execution written.
- * - baseline: as many `healthCheckWorkflow` runs (one activity, `select 1`) started at once by the
- *   Temporal client, until the last one closes: what the same stack does with the cheapest workflow.
- *
- * At the end the workers stop with a 1 s grace, which cancels the running agents (their processes are
- * killed), and the server and database are thrown away.
+ * - burst: `client.submitTasks` with `--batch` tasks at a time, one call after another. Started is when
+ *   a task's execution row was written (its agent starts right after), by the database clock; "all
+ *   started" is the last of them, from the first submission; "all completed" the last task READY. Per
+ *   task: created → execution written.
+ * - baseline: as many `healthCheckWorkflow` runs (one activity, `select 1`) started by the Temporal
+ *   client, `--batch` at a time, until the last one closes: what the same stack does with the cheapest
+ *   workflow.
  */
 import { parseArgs } from 'node:util';
 import type { TaskSpec } from '../client/index.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
-import { createWorkers } from '../worker/factory.js';
-import { NativeConnection } from '@temporalio/worker';
-import { openStore } from '../infra/postgres.js';
 import {
   loadLine,
   positiveInt,
@@ -40,14 +37,13 @@ const { values } = parseArgs({
   options: {
     tasks: { type: 'string', default: '1000' },
     batch: { type: 'string', default: '100' },
-    hold: { type: 'string', default: '600' },
+    hold: { type: 'string', default: '0' },
   },
 });
 const N = positiveInt('tasks', values.tasks);
 const BATCH = positiveInt('batch', values.batch);
-const HOLD_S = positiveInt('hold', values.hold);
-/** The SDK's default maxConcurrentActivityTaskExecutions: what one agent host runs at once. */
-const ACTIVITIES_PER_HOST = 100;
+const HOLD_S = values.hold === '0' ? 0 : positiveInt('hold', values.hold);
+const COMMAND = HOLD_S === 0 ? 'true' : `sleep ${HOLD_S}`;
 const TIMEOUT_MS = 9 * 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -57,19 +53,8 @@ async function main(): Promise<void> {
     CLAUDOMATOR_AGENT_SLOTS: `command=${N}`,
     CLAUDOMATOR_SHUTDOWN_GRACE: '1s',
   });
-  const hosts = Math.ceil(N / ACTIVITIES_PER_HOST);
   try {
-    const orchestration = await startWorkersInProcess(bench, 'orchestration');
-    const connection = await NativeConnection.connect({ address: bench.server.address });
-    const hostStore = await openStore(bench.databaseUrl);
-    const agentWorkers = (
-      await Promise.all(
-        Array.from({ length: hosts }, () =>
-          createWorkers({ role: 'agents', config: bench.config, connection, store: hostStore }),
-        ),
-      )
-    ).flat();
-    const agentRuns = agentWorkers.map(({ worker }) => worker.run());
+    const workers = await startWorkersInProcess(bench);
     try {
       // Warm up: the pool started, the workers' caches and the server's shards touched.
       await bench.client.submitTasks({
@@ -117,68 +102,72 @@ async function main(): Promise<void> {
       const submitted = Date.now();
       let lastReport = Date.now();
       for (;;) {
-        const { rows } = await bench.store.pool.query<{ started: string; failed: string }>(
-          `select count(distinct e.task_id) as started,
-                  (select count(*) from tasks where id like 'burst-%' and state not in ('PENDING', 'QUEUED', 'RUNNING')) as failed
-             from executions e where e.task_id like 'burst-%'`,
+        const { rows } = await bench.store.pool.query<{ started: string; completed: string; failed: string }>(
+          `select (select count(distinct e.task_id) from executions e where e.task_id like 'burst-%') as started,
+                  count(*) filter (where state in ('READY', 'COMPLETED')) as completed,
+                  count(*) filter (where state in ('FAILED', 'CANCELLED', 'TIMED_OUT', 'BUDGET_EXCEEDED')) as failed
+             from tasks where id like 'burst-%'`,
         );
         const started = Number(rows[0]?.started);
+        const completed = Number(rows[0]?.completed);
         if (Number(rows[0]?.failed) > 0) {
-          const { rows: ended } = await bench.store.pool.query<{ state: string; error: string | null }>(
-            `select state, error from tasks where id like 'burst-%' and state not in ('PENDING', 'QUEUED', 'RUNNING') limit 3`,
+          const { rows: ended } = await bench.store.pool.query<{ id: string; state: string; error: string | null }>(
+            `select id, state, error from tasks
+              where id like 'burst-%' and state in ('FAILED', 'CANCELLED', 'TIMED_OUT', 'BUDGET_EXCEEDED') limit 3`,
           );
-          throw new Error(`tasks ended before all were running: ${JSON.stringify(ended)}`);
+          throw new Error(`tasks failed: ${JSON.stringify(ended)}`);
         }
-        if (started === N) break;
-        if (Date.now() - burstStarted > TIMEOUT_MS)
-          throw new Error(`only ${started}/${N} tasks running after ${TIMEOUT_MS / 60_000} min`);
+        if (completed === N) break;
+        if (Date.now() - burstStarted > TIMEOUT_MS) {
+          throw new Error(
+            `after ${TIMEOUT_MS / 60_000} min only ${started}/${N} tasks started, ${completed} completed`,
+          );
+        }
         if (Date.now() - lastReport > 30_000) {
           lastReport = Date.now();
-          console.error(`… ${started}/${N} running`);
+          console.error(`… ${started}/${N} started, ${completed} completed`);
         }
         await sleep(250);
       }
-      const { rows: perTask } = await bench.store.pool.query<{ wait_ms: number; started_ms: number }>(
+      const { rows: perTask } = await bench.store.pool.query<{ wait_ms: number; started_ms: number; done_ms: number }>(
         `select extract(epoch from (min(e.start_time) - t.created_at)) * 1000 as wait_ms,
-                extract(epoch from min(e.start_time)) * 1000 as started_ms
+                extract(epoch from min(e.start_time)) * 1000 as started_ms,
+                extract(epoch from t.updated_at) * 1000 as done_ms
            from tasks t join executions e on e.task_id = t.id
-          where t.id like 'burst-%' group by t.id, t.created_at`,
+          where t.id like 'burst-%' group by t.id, t.created_at, t.updated_at`,
       );
-      const { rows: running } = await bench.store.pool.query<{ n: string }>(
-        `select count(*) as n from tasks where id like 'burst-%' and state = 'RUNNING'`,
-      );
-      const allRunning = Math.max(...perTask.map((r) => Number(r.started_ms)));
-      const burstSeconds = (allRunning - burstStarted) / 1000;
+      const allStarted = Math.max(...perTask.map((r) => Number(r.started_ms)));
+      const allDone = Math.max(...perTask.map((r) => Number(r.done_ms)));
+      const startedSeconds = (allStarted - burstStarted) / 1000;
+      const doneSeconds = (allDone - burstStarted) / 1000;
+      const submitSeconds = (submitted - burstStarted) / 1000;
       const waits = summarize(perTask.map((r) => Number(r.wait_ms)));
       const batches = summarize(batchMs);
 
       console.log(
-        `\na burst of ${N} tasks through client.submitTasks (${BATCH} per call), command agent \`sleep ${HOLD_S}\`, ` +
-          `${N} slots on ${hosts} agent hosts in this process\n`,
+        `\na burst of ${N} tasks through client.submitTasks (${BATCH} per call), command agent \`${COMMAND}\`, ` +
+          `${N} slots, production workers in this process\n`,
       );
       console.log(
-        `submitted in ${((submitted - burstStarted) / 1000).toFixed(1)} s ` +
-          `(${(N / ((submitted - burstStarted) / 1000)).toFixed(0)} tasks/s; one submitTasks call of ${BATCH}: ` +
-          `p50 ${batches.p50.toFixed(0)} ms, max ${batches.max.toFixed(0)} ms)`,
+        `submitted in ${submitSeconds.toFixed(1)} s (${(N / submitSeconds).toFixed(1)} tasks/s; ` +
+          `one submitTasks call of ${BATCH}: p50 ${batches.p50.toFixed(0)} ms, max ${batches.max.toFixed(0)} ms)`,
       );
       console.log(
-        `all ${N} running ${burstSeconds.toFixed(1)} s after the first submission: ${(N / burstSeconds).toFixed(1)} tasks/s ` +
-          `(${running[0]?.n} RUNNING at the end)`,
+        `all ${N} started ${startedSeconds.toFixed(1)} s after the first submission: ${(N / startedSeconds).toFixed(1)} tasks/s; ` +
+          `all completed after ${doneSeconds.toFixed(1)} s`,
       );
       console.log(
         `baseline: ${N} one-activity workflows started in ${((baselineStartedAll - baselineStarted) / 1000).toFixed(1)} s, ` +
           `all closed ${baselineSeconds.toFixed(1)} s after the first start: ${(N / baselineSeconds).toFixed(1)} workflows/s`,
       );
-      console.log(`ratio tasks/s ÷ baseline workflows/s: ${(N / burstSeconds / (N / baselineSeconds)).toFixed(2)}×\n`);
+      console.log(
+        `ratio tasks started/s ÷ baseline workflows/s: ${(N / startedSeconds / (N / baselineSeconds)).toFixed(2)}×\n`,
+      );
       console.log(summaryHeader());
-      console.log(summaryRow('per task: created → execution written', waits));
+      console.log(summaryRow('per task: created → agent started', waits));
       console.log(loadLine());
     } finally {
-      for (const { worker } of agentWorkers) if (worker.getState() === 'RUNNING') worker.shutdown();
-      await Promise.allSettled(agentRuns);
-      await orchestration.stop();
-      await hostStore.close();
-      await connection.close();
+      await workers.stop();
     }
   } finally {
     await bench.stop();
