@@ -152,8 +152,11 @@ async function main(): Promise<void> {
         `\ngrowth: ${mb(blocked.rss - idle.rss)} for ${cachedAdded} more cached workflows, ${(perCached / 1024).toFixed(0)} kB each; ` +
           `the other ${N - cachedAdded} blocked tasks wait out of memory and replay when answered`,
       );
+      const verdict = blocked.rss < TARGET ? 'met' : 'NOT met';
       console.log(
-        `target: RSS under 500 MB with ${N} blocked → ${mb(blocked.rss)} ${blocked.rss < TARGET ? 'met' : 'NOT met'}`,
+        N === 1000
+          ? `target: RSS under 500 MB with 1000 blocked → ${mb(blocked.rss)} ${verdict}`
+          : `(the target, under 500 MB, is stated for 1000 blocked; with ${N}: ${mb(blocked.rss)}, ${verdict})`,
       );
       const grown = blockedDb.tables - idleDb.tables;
       console.log(
