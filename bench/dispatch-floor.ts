@@ -45,7 +45,8 @@ async function pythonWaits(
       ...['--address', address, '--namespace', namespace],
       ...['--runs', String(RUNS), '--activities', String(ACTIVITIES), '--label', `py-${round}`],
     ],
-    { cwd: ROOT, timeout: 300_000 },
+    // No __pycache__ in bench/: the workflow sandbox imports the script again as a module.
+    { cwd: ROOT, timeout: 300_000, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } },
   );
   const last = stdout.trim().split('\n').at(-1) ?? '';
   const parsed = JSON.parse(last) as { first?: unknown; later?: unknown };
