@@ -14,10 +14,10 @@
  */
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { findBinary, MissingBinaryError } from '../infra/binaries.js';
 import { startDevServer } from '../infra/dev-server.js';
-import { positiveInt, runTimes, summarize, summaryHeader, summaryRow } from './harness.js';
+import { dispatchWaits, loadLine, positiveInt, summarize, summaryHeader, summaryRow } from './harness.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string' }, activities: { type: 'string' } } });
 const RUNS = positiveInt('runs', values.runs ?? '4');
@@ -35,25 +35,16 @@ async function main(): Promise<void> {
   const later: number[] = [];
   try {
     for (const round of [1, 2]) {
-      const worker = await Worker.create({
+      const waits = await dispatchWaits({
         connection,
+        client,
         namespace: server.namespace,
-        taskQueue: 'dispatch-latency',
-        workflowsPath: new URL('./fixtures/activity-loop-workflow.ts', import.meta.url).pathname,
-        activities: { noop: async () => {} },
+        taskQueue: `dispatch-${round}`,
+        runs: RUNS,
+        activities: ACTIVITIES,
       });
-      await worker.runUntil(async () => {
-        for (let run = 0; run < RUNS; run++) {
-          const workflowId = `dispatch-${round}-${run}`;
-          await client.workflow.execute('activityLoopWorkflow', {
-            taskQueue: 'dispatch-latency',
-            workflowId,
-            args: [ACTIVITIES],
-          });
-          const waits = (await runTimes(client, workflowId)).workflowTasks.map((t) => t.started - t.scheduled);
-          (run === 0 ? first : later).push(...waits);
-        }
-      });
+      first.push(...waits.first);
+      later.push(...waits.later);
     }
   } finally {
     await clientConnection.close();
@@ -69,6 +60,7 @@ async function main(): Promise<void> {
   console.log(summaryRow("baseline: a worker's first workflow", a));
   console.log(summaryRow('every later workflow', b));
   console.log(`\nratio later / first: p50 ${(b.p50 / Math.max(a.p50, 0.1)).toFixed(1)}×`);
+  console.log(loadLine());
 }
 
 await main();

@@ -5,17 +5,18 @@
  * SDK client, and readers of server timestamps from workflow histories. Everything real but the
  * model behind the agents; everything torn down and dropped at the end.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { ClaudomatorClient } from '../client/index.js';
 import { findBinary, MissingBinaryError } from '../infra/binaries.js';
 import { loadConfig, type Config, type WorkerRole } from '../infra/config.js';
-import { startDevServer, type DevServer } from '../infra/dev-server.js';
+import { freePort, startDevServer, type DevServer } from '../infra/dev-server.js';
 import { LOCAL_DATABASE_URL, openStore } from '../infra/postgres.js';
 import type { Store } from '../store/index.js';
 import { buildWorkflowBundle } from '../worker/bundle.js';
@@ -154,7 +155,69 @@ export async function startWorkersInProcess(
   };
 }
 
-async function dropDatabase(url: string): Promise<void> {
+export interface WorkerProcess {
+  child: ChildProcess;
+  pid: number;
+  healthPort: number;
+  metricsPort: number;
+  /** The end of its stderr, for the error when it dies. */
+  stderrTail(): string;
+}
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+/**
+ * The production worker entry (`worker/main.ts`, or with `dist` the built `dist/worker/main.js`) with
+ * `role`, in a process of its own, with health and metrics ports; resolves once /readyz says so.
+ */
+export async function startWorkerProcess(
+  env: Record<string, string>,
+  options: { role: WorkerRole; dist?: boolean },
+): Promise<WorkerProcess> {
+  const [healthPort, metricsPort] = [await freePort(), await freePort()];
+  const args = options.dist
+    ? [path.join(ROOT, 'dist', 'worker', 'main.js')]
+    : ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: {
+      ...env,
+      CLAUDOMATOR_WORKER_ROLE: options.role,
+      CLAUDOMATOR_HEALTH_PORT: String(healthPort),
+      CLAUDOMATOR_METRICS_PORT: String(metricsPort),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString()).slice(-4000);
+  });
+  const worker = { child, pid: child.pid!, healthPort, metricsPort, stderrTail: () => tail };
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the worker exited (${child.exitCode}) before it was ready:\n${tail}`);
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return worker;
+    if (Date.now() > deadline) throw new Error(`the worker was not ready within 120 s:\n${tail}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** SIGTERM (the worker drains as in production), SIGKILL after 30 s. */
+export async function stopWorkerProcess(worker: WorkerProcess): Promise<void> {
+  if (worker.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => worker.child.once('exit', resolve));
+  worker.child.kill('SIGTERM');
+  const timer = setTimeout(() => worker.child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Drop a scratch database (closing whatever is still connected to it). */
+export async function dropDatabase(url: string): Promise<void> {
   const admin = new URL(url);
   const name = admin.pathname.slice(1);
   admin.pathname = '/postgres';
@@ -307,6 +370,45 @@ export function workflowTaskLine(label: string, runs: RunTimes[]): string {
   );
 }
 
+// ---- Workflow task dispatch ----------------------------------------------------------------------
+
+/**
+ * One fresh worker with no claudomator code runs a workflow of `activities` no-op activities in
+ * sequence, `runs` times one after another; returns how long each workflow task waited for it
+ * (schedule → start, server timestamps): those of its first workflow and those of the later ones.
+ */
+export async function dispatchWaits(options: {
+  connection: NativeConnection;
+  client: Client;
+  namespace: string;
+  taskQueue: string;
+  runs: number;
+  activities: number;
+}): Promise<{ first: number[]; later: number[] }> {
+  const worker = await Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    workflowsPath: new URL('./fixtures/activity-loop-workflow.ts', import.meta.url).pathname,
+    activities: { noop: async () => {} },
+  });
+  const first: number[] = [];
+  const later: number[] = [];
+  await worker.runUntil(async () => {
+    for (let run = 0; run < options.runs; run++) {
+      const workflowId = `${options.taskQueue}-${run}`;
+      await options.client.workflow.execute('activityLoopWorkflow', {
+        taskQueue: options.taskQueue,
+        workflowId,
+        args: [options.activities],
+      });
+      const waits = (await runTimes(options.client, workflowId)).workflowTasks.map((t) => t.started - t.scheduled);
+      (run === 0 ? first : later).push(...waits);
+    }
+  });
+  return { first, later };
+}
+
 // ---- Figures -----------------------------------------------------------------------------------
 
 export interface Summary {
@@ -344,6 +446,12 @@ export function summaryRow(label: string, s: Summary): string {
 }
 
 export const MB = 1024 * 1024;
+
+/** The 1, 5 and 15 minute load averages, for the line every benchmark prints with its figures. */
+export function loadLine(): string {
+  const [one, five, fifteen] = os.loadavg().map((l) => l.toFixed(1));
+  return `load average ${one} / ${five} / ${fifteen} (1 / 5 / 15 min) on ${os.cpus().length} cores`;
+}
 
 /** A positive integer flag, or an error naming it. */
 export function positiveInt(name: string, raw: string | undefined): number {
