@@ -37,7 +37,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
-import { ensureAgentPool } from '../client/agent-pool.js';
+import { ensureAgentPool } from '../infra/agent-pool.js';
 import { AgentPool, MAX_AGENT_LIMIT, RELEASED_MEMORY } from '../workflows/agent-pool-state.js';
 import { AGENT_TYPES } from '../workflows/types.js';
 import { findBinary, MissingBinaryError } from '../infra/binaries.js';
