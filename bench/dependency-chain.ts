@@ -25,6 +25,7 @@ import type { TaskSpec } from '../client/index.js';
 import type { taskWorkflow } from '../workflows/task.js';
 import {
   activityOf,
+  loadLine,
   type BenchEnvironment,
   positiveInt,
   runTimes,
@@ -143,6 +144,7 @@ async function main(): Promise<void> {
         `(the seed's polls alone: ${((DEPTH * seed.mean) / 1000).toFixed(0)} s expected)`,
     );
     console.log(`target: p50 < 100 ms per hop → ${h.p50.toFixed(1)} ms ${h.p50 < 100 ? 'met' : 'NOT met'}`);
+    console.log(loadLine());
   } finally {
     await bench.stop();
   }

@@ -38,6 +38,7 @@ import {
   poolRequesterWorkflow,
   stopSignal,
 } from '../test/workflows/fixtures/pool-requesters.js';
+import { loadLine } from './harness.js';
 
 const { values } = parseArgs({ options: { grants: { type: 'string', default: '500' } } });
 const N = Number(values.grants);
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
       console.log(
         `pool runs during the chain: ${pool.runs} (continue-as-new ${pool.runs > 1 ? 'happened' : 'did not happen'})`,
       );
+      console.log(loadLine());
     });
   } finally {
     await nativeConnection.close();

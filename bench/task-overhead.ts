@@ -30,6 +30,7 @@ import { taskWorkflowId } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
 import {
   activityOf,
+  loadLine,
   type BenchEnvironment,
   positiveInt,
   runTimes,
@@ -255,6 +256,7 @@ async function main(): Promise<void> {
         `${(((bytes / taskCount) * 1000) / 1024 / 1024).toFixed(2).padStart(12)}`,
     );
     console.log('(writes: rows inserted + updated + deleted; size: tables + indexes, dead row versions included)');
+    console.log(loadLine());
   } finally {
     await bench.stop();
   }
