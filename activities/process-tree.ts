@@ -70,6 +70,18 @@ export async function killMarkedProcesses(marker: MarkerQuery, graceMs: number):
 }
 
 /**
+ * End a run: signal process group `pgid` and every process `marker` matches with SIGTERM, SIGKILL what
+ * is left after `graceMs`, then wait until nothing is left (at most a few seconds more).
+ */
+export async function terminateRun(pgid: number, marker: MarkerQuery, graceMs: number): Promise<void> {
+  if (!alive(pgid, marker)) return;
+  killNow(pgid, marker, 'SIGTERM');
+  if (await waitGone(pgid, marker, graceMs)) return;
+  killNow(pgid, marker, 'SIGKILL');
+  await waitGone(pgid, marker, 5_000);
+}
+
+/**
  * Names the worker process that owns an agent process: `<host>:<pid>:<start ticks>`, in the environment
  * of the agent and its descendants. A worker killed outright (SIGKILL, the OOM killer) cannot stop its
  * agents, which run on, orphaned; a later worker of the same host finds them by an owner that is gone.
@@ -131,7 +143,7 @@ export async function killOrphanedRuns(host: string, graceMs: number): Promise<n
   return pids;
 }
 
-export function alive(pgid: number | undefined, marker: MarkerQuery | undefined): boolean {
+function alive(pgid: number | undefined, marker: MarkerQuery | undefined): boolean {
   return findRunProcesses(pgid, marker).length > 0;
 }
 
@@ -154,7 +166,7 @@ function signalPids(pids: number[], signal: NodeJS.Signals): void {
   }
 }
 
-export async function waitGone(
+async function waitGone(
   pgid: number | undefined,
   marker: MarkerQuery | undefined,
   timeoutMs: number,

@@ -26,14 +26,13 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { DEFAULT_MAX_LINE_BYTES, DEFAULT_TAIL_BYTES, LineSplitter, LogReader, readLogs } from './log-follow.js';
 import {
-  alive,
   killNow,
   type Marker,
   type MarkerQuery,
   OWNER_VARIABLE,
   ownerTag,
+  terminateRun,
   ticksNow,
-  waitGone,
 } from './process-tree.js';
 
 /** What to run and where its output goes. */
@@ -222,11 +221,7 @@ export class AgentProcess {
    * then wait until nothing is left (at most a few seconds more). Safe to call more than once.
    */
   async terminate(graceMs: number): Promise<void> {
-    if (!alive(this.pid, this.marker)) return;
-    killNow(this.pid, this.marker, 'SIGTERM');
-    if (await waitGone(this.pid, this.marker, graceMs)) return;
-    killNow(this.pid, this.marker, 'SIGKILL');
-    await waitGone(this.pid, this.marker, 5_000);
+    await terminateRun(this.pid, this.marker, graceMs);
   }
 }
 

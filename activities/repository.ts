@@ -17,7 +17,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import { execa } from 'execa';
 import { FailureType } from '../workflows/failures.js';
 import { CLAUDOMATOR_IDENTITY, git, isLinkedWorktree } from './git.js';
-import { killMarkedProcesses } from './process-tree.js';
+import { killMarkedProcesses, terminateRun } from './process-tree.js';
 
 /** Marks every process of a deploy (`<workflow id>/<activity id>:<attempt>`), so a cancel kills them all. */
 export const DEPLOY_MARKER = 'CLAUDOMATOR_DEPLOY_ID';
@@ -34,14 +34,6 @@ const SHELL = 'sh';
  */
 export function shellCommandLine(line: string): string {
   return `${SHELL} -c ${line.trim().replaceAll(' ', '\\ ')}`;
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // The group is gone already.
-  }
 }
 
 /** Paths the orchestrator itself writes into a sandbox; never part of a task's commit. */
@@ -222,9 +214,7 @@ export function createRepositoryActivities() {
           if ('cancelled' in first) {
             // Cancelled (or timed out, or the worker is shutting down): nothing of the deploy may run on.
             ctx.log.info('Deploy cancelled; killing its processes', { pgid });
-            signalGroup(pgid, 'SIGTERM');
-            await killMarkedProcesses(marker, 2_000);
-            signalGroup(pgid, 'SIGKILL');
+            await terminateRun(pgid, marker, 2_000);
             await child;
             throw first.cancelled;
           }
