@@ -120,7 +120,9 @@ export async function ensureAgentPool(
 /** Every agent's status: slots, holders, waiting, pauses, drain (from every shard, in configuration order). */
 export async function getAgentStatuses(client: Client, target: PoolTarget = {}): Promise<AgentStatus[]> {
   const shards = targetShards(target);
-  const answers = await Promise.all(shards.map((s) => client.workflow.getHandle(s.workflowId).query(agentStatusesQuery)));
+  const answers = await Promise.all(
+    shards.map((s) => client.workflow.getHandle(s.workflowId).query(agentStatusesQuery)),
+  );
   return inAgentOrder(answers.flat(), target);
 }
 

@@ -21,6 +21,10 @@
  *   same workflow id made) is given straight back, so a slot never leaks to a workflow that does not
  *   know it holds it.
  *
+ * - A sharded pool (`sharding`: CLAUDOMATOR_POOL_SHARDS over 1, workflows/pool-shards.ts) is several
+ *   pool workflows: a request goes to the shard of its agent (`any`: a shard picked by its request id),
+ *   and its release or withdrawal to the same shard.
+ *
  * Request ids must be unique per acquisition (`uuid4()` from `@temporalio/workflow` is deterministic
  * and unique): the pool refuses a request id that was already released.
  */
