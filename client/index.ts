@@ -260,16 +260,7 @@ export class ClaudomatorClient {
 
   /** Start the agent pool unless it runs (workers and `up` do this; tasks start it on demand too). */
   async ensureAgentPool(): Promise<void> {
-    await Promise.all(
-      pool.targetShards(pool.poolTarget(this.config)).map((shard) =>
-        pool.ensureAgentPool(this.temporal, {
-          workflowId: shard.workflowId,
-          taskQueue: this.config.taskQueue,
-          input: pool.agentPoolInput(this.config, shard.workflowId),
-          versioned: this.config.buildId !== undefined,
-        }),
-      ),
-    );
+    await pool.ensureAgentPools(this.temporal, this.config);
   }
 
   /** Every agent's status from the pool; `poolStatus` adds the global cap. */

@@ -117,6 +117,26 @@ export async function ensureAgentPool(
   });
 }
 
+/** Start every shard of the configured pool unless it runs (one workflow, `agent-pool`, unsharded). */
+export async function ensureAgentPools(
+  client: Client,
+  config: Pick<
+    Config,
+    'poolWorkflowId' | 'poolShards' | 'agents' | 'agentSlots' | 'maxConcurrent' | 'taskQueue' | 'buildId'
+  >,
+): Promise<void> {
+  await Promise.all(
+    targetShards(poolTarget(config)).map((shard) =>
+      ensureAgentPool(client, {
+        workflowId: shard.workflowId,
+        taskQueue: config.taskQueue,
+        input: agentPoolInput(config, shard.workflowId),
+        versioned: config.buildId !== undefined,
+      }),
+    ),
+  );
+}
+
 /** Every agent's status: slots, holders, waiting, pauses, drain (from every shard, in configuration order). */
 export async function getAgentStatuses(client: Client, target: PoolTarget = {}): Promise<AgentStatus[]> {
   const shards = targetShards(target);

@@ -9,6 +9,7 @@ import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AgentPoolRejectedError,
+  ensureAgentPools,
   getAgentStatuses,
   getPoolStatus,
   pauseAgent,
@@ -17,6 +18,7 @@ import {
   setMaxConcurrent,
   type PoolTarget,
 } from '../../infra/agent-pool.js';
+import { loadConfig } from '../../infra/config.js';
 import { agentStatusesQuery, poolStatusQuery } from '../../workflows/definitions.js';
 import type { AgentType } from '../../workflows/types.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
@@ -106,8 +108,17 @@ describe('sharded agent pool', () => {
   it('takes each operator command to the shard of its agent, merges the reads and splits the cap', async () => {
     const { name, poolId, worker, target } = await sharded(2);
     await worker.runUntil(async () => {
-      // Start both shards through the requesters, as tasks do.
-      await Promise.all((await requesters(name, poolId, 2, 2)).map((h) => h.result()));
+      // Start both shards as a worker does at start-up.
+      await ensureAgentPools(
+        env.client,
+        loadConfig({
+          CLAUDOMATOR_TASK_QUEUE: name,
+          CLAUDOMATOR_AGENTS: 'claude,codex',
+          CLAUDOMATOR_POOL_WORKFLOW_ID: poolId,
+          CLAUDOMATOR_POOL_SHARDS: '2',
+          CLAUDOMATOR_AGENT_SLOTS: 'claude=2,codex=2',
+        }),
+      );
 
       const paused = await pauseAgent(env.client, { agent: 'codex', reason: 'maintenance' }, target);
       expect(paused).toMatchObject({ agent: 'codex', paused: true });
