@@ -30,6 +30,7 @@ describe('recorded histories', () => {
       expect.arrayContaining([
         'task-success',
         'task-question-answer',
+        'task-answer-signal',
         'task-rate-limited',
         'task-cancelled',
         'task-failed',
@@ -45,6 +46,7 @@ describe('recorded histories', () => {
         'story-agent-validation-needs-fix',
         'story-validation-waits-on-drained-agent',
         'pool-drain-acknowledge',
+        'pool-acknowledge-signal',
         'pool-leaks-reclaimed',
       ]),
     );

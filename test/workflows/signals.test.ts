@@ -198,5 +198,6 @@ describe('answer and acknowledgeAgent by signal', () => {
     };
     expect(answered.result).toMatchObject({ agent: 'claude', drained: false, consecutiveFailures: 0 });
     expect(await db.current.store.listRejectedSignals({ workflowId: poolId })).toHaveLength(2);
+    await recordHistory(env.client.workflow.getHandle(poolId), 'pool-acknowledge-signal');
   });
 });
