@@ -385,7 +385,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
           show(
             'BLOCKED',
             'an answer',
-            `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`.`,
+            `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`, or here: More Actions → Send an Update (or Send a Signal) \`answer\` with \`{"answer": "<answer>"}\`.`,
           );
           await condition(() => entity.answered !== undefined);
           const given = entity.answered!;

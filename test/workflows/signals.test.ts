@@ -104,6 +104,7 @@ describe('answer and acknowledgeAgent by signal', () => {
     const details = await currentDetails(workflowId);
     expect(details).toContain('**BLOCKED** — waiting for an answer');
     expect(details).toContain('**Question:** Which database should I use?');
+    expect(details).toContain('Send an Update (or Send a Signal) `answer` with `{"answer": "<answer>"}`');
     expect(details).toContain('The answer is empty');
     expect(details).toContain('The input must be a JSON object');
     expect(await env.client.workflow.getHandle(workflowId).query(taskStatusQuery)).toMatchObject({
