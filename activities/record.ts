@@ -228,7 +228,10 @@ export function createRecordActivities({ store }: { store: Store }) {
       });
     },
 
-    /** A task workflow or the agent pool refused a signal: keep it, with the reason (the id makes a retry harmless). */
+    /**
+     * A task workflow (as a local activity) or the agent pool (as an activity) refused a signal: keep
+     * it, with the reason; the id makes a retry harmless.
+     */
     async recordRejectedSignal(rejected: RejectedSignal): Promise<void> {
       await store.recordRejectedSignal(rejected);
     },
