@@ -71,7 +71,7 @@ async function submit(s: TestStack, suffix: string, scenario: string, extra: Rec
 
 describe('answer and acknowledgeAgent by signal', () => {
   it('answers by signal or by update; refused answer signals are recorded and shown, and the task goes on', async () => {
-    stack = await startTestStack(env, db.current.store, { env: { FAKE_AGENT_SLOW_LINES: '60' } });
+    stack = await startTestStack(env, db.current.store, { env: { FAKE_AGENT_SLOW_LINES: '100' } });
     const busy = await submit(stack, 'busy', 'slow', { agent: { type: 'codex' } });
     const bySignal = await submit(stack, 'by-signal', 'question');
     const byUpdate = await submit(stack, 'by-update', 'question');
