@@ -1,8 +1,8 @@
 /**
  * The store: the one owner of claudomator's SQL, one module per table (projects, stories, tasks,
- * executions, agent events), each a set of functions taking the connection. `Store` is their façade:
- * it holds the pool and, inside `transaction`, the connection of the transaction, and sends every
- * call there.
+ * executions, agent events, rejected signals), each a set of functions taking the connection.
+ * `Store` is their façade: it holds the pool and, inside `transaction`, the connection of the
+ * transaction, and sends every call there.
  *
  * Activities write through it (every write is idempotent: the same call twice leaves the same rows,
  * because activities are retried), and the SDK reads through it. Each method is one statement or
@@ -18,6 +18,7 @@ import type {
   Execution,
   Project,
   Question,
+  RejectedSignal,
   Story,
   StoryState,
   Task,
@@ -32,6 +33,7 @@ import * as executions from './executions.js';
 import type { ExecutionPatch } from './executions.js';
 import * as projects from './projects.js';
 import type { NewProject } from './projects.js';
+import * as rejectedSignals from './rejected-signals.js';
 import * as stories from './stories.js';
 import type { NewStory } from './stories.js';
 import * as tasks from './tasks.js';
@@ -201,5 +203,14 @@ export class Store {
   }
   listAgentEvents(filter?: { agent?: string; limit?: number }): Promise<AgentEvent[]> {
     return agentEvents.listAgentEvents(this.db, filter);
+  }
+
+  // ---- Rejected signals (store/rejected-signals.ts) -------------------------------------------
+
+  recordRejectedSignal(rejected: RejectedSignal): Promise<void> {
+    return rejectedSignals.recordRejectedSignal(this.db, rejected);
+  }
+  listRejectedSignals(filter?: { workflowId?: string; taskId?: string; limit?: number }): Promise<RejectedSignal[]> {
+    return rejectedSignals.listRejectedSignals(this.db, filter);
   }
 }
