@@ -11,6 +11,7 @@ import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAgentPool } from '../../infra/agent-pool.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
+import { recordHistory } from '../helpers/histories.js';
 import { devServerEnv, uniqueName } from '../helpers/temporal.js';
 import { bundlePoolWorkflows, createPoolWorker } from './fixtures/pool-harness.js';
 import { poolRequesterWorkflow } from './fixtures/pool-requesters.js';
@@ -88,6 +89,8 @@ describe('agent pool under cache eviction', () => {
     const description = await env.client.workflow.getHandle(poolId).describe();
     expect(description.runId).not.toBe(firstRunId);
     const runs = await poolRuns(poolId, firstRunId);
+    // The first run: it waited for its sends, then continued as new (the pool-drain-sends patch).
+    await recordHistory(env.client.workflow.getHandle(poolId), 'pool-drain-sends-before-continue-as-new', firstRunId);
     expect(runs.length).toBeGreaterThan(2);
     for (const events of runs.slice(0, -1)) {
       const sent = events.filter((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes).length;
