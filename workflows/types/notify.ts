@@ -1,5 +1,19 @@
 /** Notifications: the events claudomator tells people about, and what a notification workflow carries. */
 
+/**
+ * The receivers of notices, as a project or the global configuration sets them: each an http(s) URL.
+ * A project's URL replaces the global one of the same receiver; the escalation receivers get only
+ * `channel: 'escalation'` questions.
+ */
+export interface NotifyConfig {
+  /** Generic JSON webhook: POST of the whole event as JSON. */
+  webhookUrl?: string;
+  /** Slack-compatible incoming webhook: POST of `{"text": …}`. */
+  slackUrl?: string;
+  escalationWebhookUrl?: string;
+  escalationSlackUrl?: string;
+}
+
 /** Where a notice goes: the project's (or the global) primary receivers, or its escalation receivers. */
 export type NotificationChannel = 'primary' | 'escalation';
 
@@ -59,4 +73,19 @@ export interface NotificationOutcome {
   status: 'sent' | 'duplicate' | 'skipped' | 'failed';
   attempts?: number;
   error?: string;
+}
+
+export type NotificationStatus = 'sending' | 'sent' | 'failed' | 'rejected';
+
+/** The durable record of one event sent to one receiver (the `notifications` table). */
+export interface NotificationRecord {
+  key: string;
+  target: NotificationTarget;
+  kind: string;
+  status: NotificationStatus;
+  attempts: number;
+  lastError?: string;
+  createdAt: string;
+  updatedAt: string;
+  sentAt?: string;
 }
