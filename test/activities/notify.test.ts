@@ -94,7 +94,7 @@ describe('sendNotification', () => {
     const id = uniqueName();
     const acts = activities({ CLAUDOMATOR_NOTIFY_WEBHOOK_URL: receiver.url(`/${id}`) });
     const event: NotificationEvent = { kind: 'agent_drained', agent: 'claude', eventId: `${id}:0`, reason: 'boom' };
-    receiver.failNext(500, 500);
+    receiver.failNext(`/${id}`, 500, 500);
     for (let n = 1; n <= 2; n++) {
       const failure = await attempt(acts, event, 'webhook').catch((err: unknown) => err);
       expect(failure).toBeInstanceOf(ApplicationFailure);
@@ -128,7 +128,7 @@ describe('sendNotification', () => {
   it('a 4xx is a refusal (non-retryable, recorded rejected); a 429 is retried', async () => {
     const id = uniqueName();
     const acts = activities({ CLAUDOMATOR_NOTIFY_SLACK_URL: receiver.url(`/${id}`) });
-    receiver.failNext(429, 404);
+    receiver.failNext(`/${id}`, 429, 404);
     const limited = await attempt(acts, question(id), 'slack').catch((err: unknown) => err);
     expect(limited).toMatchObject({ nonRetryable: false });
     expect((limited as Error).message).toContain('HTTP 429');

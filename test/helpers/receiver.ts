@@ -19,8 +19,8 @@ export interface Receiver {
   readonly received: ReceivedRequest[];
   /** The requests to `path`. */
   at(path: string): ReceivedRequest[];
-  /** Answer the next requests with these statuses, in order (then 200 again). */
-  failNext(...statuses: number[]): void;
+  /** Answer the next requests to `path` with these statuses, in order (then 200 again). */
+  failNext(path: string, ...statuses: number[]): void;
   /** Resolves once `path` has received `count` requests. */
   waitFor(path: string, count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
   close(): Promise<void>;
@@ -28,7 +28,7 @@ export interface Receiver {
 
 export async function startReceiver(): Promise<Receiver> {
   const received: ReceivedRequest[] = [];
-  const script: number[] = [];
+  const scripts = new Map<string, number[]>();
   const arrivals = new EventEmitter();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -42,7 +42,7 @@ export async function startReceiver(): Promise<Receiver> {
         // kept as text: the test sees what was sent
       }
       received.push({ path: req.url ?? '/', contentType: req.headers['content-type'], body });
-      const status = script.shift() ?? 200;
+      const status = scripts.get(req.url ?? '/')?.shift() ?? 200;
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : `scripted ${status}`);
       arrivals.emit('request');
     });
@@ -55,7 +55,7 @@ export async function startReceiver(): Promise<Receiver> {
     url: (path = '/') => `http://127.0.0.1:${port}${path}`,
     received,
     at,
-    failNext: (...statuses) => script.push(...statuses),
+    failNext: (path, ...statuses) => scripts.set(path, [...(scripts.get(path) ?? []), ...statuses]),
     async waitFor(path, count, timeoutMs = 30_000) {
       const signal = AbortSignal.timeout(timeoutMs);
       while (at(path).length < count) {

@@ -30,6 +30,7 @@ describe('recorded histories', () => {
       expect.arrayContaining([
         'task-success',
         'task-question-answer',
+        'task-question-notified',
         'task-rate-limited',
         'task-cancelled',
         'task-failed',
