@@ -237,4 +237,48 @@ describe('notifications', () => {
     expect(receiver.at(hook)).toHaveLength(1);
     expect(receiver.at(projectHook)).toHaveLength(1);
   });
+
+  it('a story at NEEDS_FIX notifies once per run: started again, it notifies again', async () => {
+    const label = `needs-fix-${Math.random().toString(36).slice(2, 8)}`;
+    const { s, hook } = await notifyingStack(label);
+    stack = s;
+    await s.client.addProject({
+      id: s.name,
+      remoteUrl: makeBareRepo(`${scratch.dir}/${s.name}`),
+      deployCommand: 'claudomator-no-such-deployer --now',
+    });
+    await s.client.createStory({ id: s.name, project: s.name, branch: `story/${s.name.slice(0, 40)}` });
+    await s.client.submitTasks([
+      {
+        id: `${s.name}-work`,
+        name: 'work',
+        instructions: 'Run touch work.txt',
+        agent: { type: 'command' as const, command: 'touch work.txt' },
+        story: s.name,
+      },
+    ]);
+    for (const run of [1, 2]) {
+      await s.client.startStory(s.name);
+      const story = await s.client.waitForStory(s.name, { timeoutMs: 60_000 });
+      expect(story.status).toBe('NEEDS_FIX');
+      const posts = await receiver.waitFor(hook, run);
+      expect(posts[run - 1]!.body).toMatchObject({
+        kind: 'story_needs_fix',
+        storyId: s.name,
+        projectId: s.name,
+        reason: expect.stringContaining('cannot start') as unknown,
+        command: `claudomator story start ${s.name}`,
+      });
+    }
+    const keys = receiver.at(hook).map((p) => (p.body as { key: string }).key);
+    expect(new Set(keys).size).toBe(2);
+    const records = await waitFor('both notices recorded sent', async () => {
+      const rows = await db.current.store.listNotifications({ keyPrefix: `story-${s.name}.story_needs_fix.` });
+      return rows.every((r) => r.status === 'sent') && rows;
+    });
+    expect(records.filter((r) => r.target === 'webhook').map((r) => [r.status, r.attempts])).toEqual([
+      ['sent', 1],
+      ['sent', 1],
+    ]);
+  });
 });
