@@ -11,6 +11,7 @@ import type {
   AgentConfig,
   Execution,
   Question,
+  RejectedSignal,
   StoryContext,
   StoryState,
   Task,
@@ -225,6 +226,14 @@ export function createRecordActivities({ store }: { store: Store }) {
         await tx.updateTaskQuestion(input.taskId, null);
         await tx.updateTaskState(input.taskId, 'QUEUED');
       });
+    },
+
+    /**
+     * A task workflow (as a local activity) or the agent pool (as an activity) refused a signal: keep
+     * it, with the reason; the id makes a retry harmless.
+     */
+    async recordRejectedSignal(rejected: RejectedSignal): Promise<void> {
+      await store.recordRejectedSignal(rejected);
     },
   });
 }

@@ -1,8 +1,8 @@
 /**
  * The store: the one owner of claudomator's SQL, one module per table (projects, stories, tasks,
- * executions, agent events, notifications), each a set of functions taking the connection. `Store` is their façade:
- * it holds the pool and, inside `transaction`, the connection of the transaction, and sends every
- * call there.
+ * executions, agent events, rejected signals, notifications), each a set of functions taking the
+ * connection. `Store` is their façade: it holds the pool and, inside `transaction`, the connection of
+ * the transaction, and sends every call there.
  *
  * Activities write through it (every write is idempotent: the same call twice leaves the same rows,
  * because activities are retried), and the SDK reads through it. Each method is one statement or
@@ -19,6 +19,7 @@ import type {
   Execution,
   Project,
   Question,
+  RejectedSignal,
   Story,
   StoryState,
   Task,
@@ -35,6 +36,7 @@ import * as notifications from './notifications.js';
 import type { NotificationRef } from './notifications.js';
 import * as projects from './projects.js';
 import type { NewProject } from './projects.js';
+import * as rejectedSignals from './rejected-signals.js';
 import * as stories from './stories.js';
 import type { NewStory } from './stories.js';
 import * as tasks from './tasks.js';
@@ -219,5 +221,14 @@ export class Store {
   }
   listNotifications(filter?: { keyPrefix?: string }): Promise<NotificationRecord[]> {
     return notifications.listNotifications(this.db, filter);
+  }
+
+  // ---- Rejected signals (store/rejected-signals.ts) -------------------------------------------
+
+  recordRejectedSignal(rejected: RejectedSignal): Promise<void> {
+    return rejectedSignals.recordRejectedSignal(this.db, rejected);
+  }
+  listRejectedSignals(filter?: { workflowId?: string; taskId?: string; limit?: number }): Promise<RejectedSignal[]> {
+    return rejectedSignals.listRejectedSignals(this.db, filter);
   }
 }

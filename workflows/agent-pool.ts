@@ -1,8 +1,9 @@
 /**
  * agentPoolWorkflow: the one durable owner of agent slots (ID `agent-pool`). Task workflows ask for a
  * slot by signal and get the grant back by signal (pool-client.ts is their side); operators read the
- * agents' status with a query and steer with validated updates. The rules live in `AgentPool`
- * (agent-pool-state.ts); this file only wires messages to it and runs five small loops:
+ * agents' status with a query and steer with validated updates (`acknowledgeAgent` also as a signal,
+ * validated alike: validated-signals.ts). The rules live in `AgentPool` (agent-pool-state.ts); this
+ * file only wires messages to it and runs five small loops:
  *
  * - deliver: send each grant or denial the pool decides on, as soon as it decides (no batching);
  * - record: write agent events to Postgres, one at a time, in order, and notify people of a drain or a
@@ -26,14 +27,15 @@ import {
   log,
   patched,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
 import type { PoolActivities } from '../activities/pool.js';
 import { AgentPool, PoolInputError } from './agent-pool-state.js';
 import {
+  acknowledgeAgentSignal,
   acknowledgeAgentUpdate,
   agentStatusesQuery,
   DrainedAgentsKey,
@@ -51,11 +53,17 @@ import {
 import { FailureType } from './failures.js';
 import { notify } from './notify.js';
 import type { AgentPoolInput, PoolMessage } from './types.js';
+import { ValidatedSignals } from './validated-signals.js';
 
 export const DEFAULT_LEAK_CHECK_INTERVAL_MS = 60_000;
 
 // Bookkeeping retries for as long as it takes: nothing waits on it, and continue-as-new carries what is unrecorded.
 const { recordAgentEvent } = proxyActivities<PoolActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+// Like agent events: a refused signal is kept for as long as it takes to write it.
+const { recordRejectedSignal } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
@@ -115,6 +123,23 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
     validator: (args) => pool.validateAcknowledge(args),
     description: 'Undrain an agent and reset its failure counter: {agent, by?}. Returns the agent status.',
   });
+  const signals = new ValidatedSignals({
+    record: (rejected) =>
+      recordRejectedSignal.executeWithOptions({ summary: `rejected ${rejected.signal} signal` }, [rejected]),
+  });
+  setHandler(
+    acknowledgeAgentSignal,
+    signals.handler(
+      acknowledgeAgentSignal,
+      'acknowledge-agent-signal',
+      (args) => pool.validateAcknowledge(args),
+      (args) => pool.acknowledge(args),
+    ),
+    {
+      description:
+        'The `acknowledgeAgent` update as a signal, {agent, by?}: a refused one is recorded in Postgres and listed under "Rejected signals" here.',
+    },
+  );
   setHandler(setAgentLimitUpdate, (args) => pool.setLimit(args), {
     validator: (args) => pool.validateSetLimit(args),
     description: 'Set how many tasks may hold an agent at once: {agent, limit} (0 to 1000). Returns the agent status.',
@@ -230,7 +255,7 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
     for (;;) {
       await condition(() => pool.version !== published);
       published = pool.version;
-      setCurrentDetails(pool.renderDetails(workflowId));
+      signals.setDetails(pool.renderDetails(workflowId));
       if (input.searchAttributes === false) continue;
       const nowDrained = pool.drainedAgents();
       const nowPaused = pool.pausedAgents();

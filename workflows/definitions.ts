@@ -64,7 +64,8 @@ export const SEARCH_ATTRIBUTES = [
 
 // ---- Agent pool messages ----------------------------------------------------------------------
 // Workflows talk to the pool by signal (workflow code cannot call updates); people and the SDK use
-// updates, which validate synchronously and answer.
+// updates, which validate synchronously and answer. Signals and updates have separate namespaces, so
+// `acknowledgeAgent` is both: the signal runs the update's validator and handler.
 
 export const requestSlotSignal = defineSignal<[SlotRequest]>('requestSlot');
 export const releaseSlotSignal = defineSignal<[SlotRelease]>('releaseSlot');
@@ -74,7 +75,17 @@ export const slotGrantedSignal = defineSignal<[SlotGrant]>('slotGranted');
 export const slotDeniedSignal = defineSignal<[SlotDenial]>('slotDenied');
 
 export const agentStatusesQuery = defineQuery<AgentStatus[]>('agentStatuses');
-export const acknowledgeAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; by?: string }]>('acknowledgeAgent');
+export const acknowledgeAgentUpdate = defineUpdate<AgentStatus, [AcknowledgeAgentInput]>('acknowledgeAgent');
+/**
+ * The same as `acknowledgeAgentUpdate`, for callers that can only signal (the Web UI's "Send a Signal").
+ * A refused one (an agent the pool does not run, a malformed input) is recorded in `rejected_signals`
+ * and shown in the pool's current details.
+ */
+export const acknowledgeAgentSignal = defineSignal<[AcknowledgeAgentInput]>('acknowledgeAgent');
+export interface AcknowledgeAgentInput {
+  agent: string;
+  by?: string;
+}
 export const setAgentLimitUpdate = defineUpdate<AgentStatus, [{ agent: string; limit: number }]>('setAgentLimit');
 export const pauseAgentUpdate = defineUpdate<AgentStatus, [{ agent: string; until?: string; reason?: string }]>(
   'pauseAgent',
@@ -87,7 +98,17 @@ export const setMaxConcurrentUpdate = defineUpdate<PoolStatus, [{ maxConcurrent:
 // ---- Task workflow messages -------------------------------------------------------------------
 
 /** People answer a blocked task's question (update: the validator refuses tasks that are not blocked). */
-export const answerUpdate = defineUpdate<{ executionId: string }, [{ answer: string; by?: string }]>('answer');
+export const answerUpdate = defineUpdate<{ executionId: string }, [AnswerInput]>('answer');
+/**
+ * The same as `answerUpdate`, for callers that can only signal (the Web UI's "Send a Signal"). A refused
+ * one (the task is not blocked on a question, an empty answer, a malformed input) is recorded in
+ * `rejected_signals` and shown in the task's current details; the task goes on.
+ */
+export const answerSignal = defineSignal<[AnswerInput]>('answer');
+export interface AnswerInput {
+  answer: string;
+  by?: string;
+}
 /** A dependency settled (or was found settled). */
 export const dependencyFinishedSignal = defineSignal<[TaskSettledNotice]>('dependencyFinished');
 /** A subtask was created or settled. */

@@ -201,8 +201,18 @@ export class TaskEntity {
     return true;
   }
 
-  /** Refuse an answer to a task that is not waiting for one, or an empty answer (the update's validator). */
-  validateAnswer({ answer }: { answer: unknown }): void {
+  /**
+   * Refuse an input that is not `{"answer": "…", "by"?: "…"}`, an answer to a task that is not waiting
+   * for one, or an empty answer (the `answer` update's validator, and the `answer` signal's check).
+   */
+  validateAnswer(input: unknown): void {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new Error(
+        `The input must be a JSON object such as {"answer": "use postgres", "by": "alice"}, got ${JSON.stringify(input) ?? 'nothing'}.`,
+      );
+    }
+    const { answer, by } = input as { answer?: unknown; by?: unknown };
+    if (by !== undefined && typeof by !== 'string') throw new Error('"by" must be text (who answers), or left out.');
     const { state, question, waitingFor } = this.status;
     if (state !== 'BLOCKED' || !question) {
       throw new Error(

@@ -3,10 +3,10 @@
  *
  * It waits for its dependencies (signals from them, plus one look at start), asks the agent pool for
  * a slot, runs the agent as a heartbeating activity in the task's sandbox, and acts on the outcome:
- * a question blocks the task until a human answers (the `answer` update), then the same session
- * resumes in the same sandbox; a rate limit hands the slot back (the pool pauses the agent) and the
- * task queues again; success makes it READY (COMPLETED as a subtask), or BLOCKED until its subtasks
- * complete. The state and the rules are the `TaskEntity` (task-state.ts); this file wires its
+ * a question blocks the task until a human answers (the `answer` update, or the `answer` signal:
+ * validated-signals.ts), then the same session resumes in the same sandbox; a rate limit hands the
+ * slot back (the pool pauses the agent) and the task queues again; success makes it READY (COMPLETED
+ * as a subtask), or BLOCKED until its subtasks complete. The state and the rules are the `TaskEntity` (task-state.ts); this file wires its
  * messages and does what it decides. Every state change is written to Postgres by idempotent local
  * activities first, then shown in search attributes and the current details. A question also notifies
  * people (notify.ts), without waiting for them. Nothing polls; crash recovery is Temporal's.
@@ -28,7 +28,6 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
-  setCurrentDetails,
   setHandler,
   startChild,
   TimeoutFailure,
@@ -41,6 +40,7 @@ import { agentRunOptions, BOOKKEEPING, CLASSIFIER, GIT, publishOptions } from '.
 import { toError } from './assert.js';
 import {
   AgentTypeKey,
+  answerSignal,
   answerUpdate,
   awaitTaskChangeUpdate,
   checkAwaitChange,
@@ -59,6 +59,7 @@ import { FailureType } from './failures.js';
 import { notify as notifyPeople } from './notify.js';
 import { PoolClient, slotDenial } from './pool-client.js';
 import { deniedSlotError, TaskEntity, toldByHuman } from './task-state.js';
+import { ValidatedSignals } from './validated-signals.js';
 import type {
   AgentRunInput,
   AgentRunResult,
@@ -119,8 +120,22 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
   );
   setHandler(answerUpdate, (answer) => entity.answer(answer), {
     description: "Answer the agent's question; the same agent session then resumes in the same sandbox.",
-    validator: (answer: { answer: unknown }) => entity.validateAnswer(answer),
+    validator: (answer: unknown) => entity.validateAnswer(answer),
   });
+  const signals = new ValidatedSignals({ taskId, record: (rejected) => bookkeeping.recordRejectedSignal(rejected) });
+  setHandler(
+    answerSignal,
+    signals.handler(
+      answerSignal,
+      'answer-signal',
+      (answer) => entity.validateAnswer(answer),
+      (answer) => entity.answer(answer),
+    ),
+    {
+      description:
+        'The `answer` update as a signal, {answer, by?}: a refused one is recorded in Postgres and listed under "Rejected signals" here.',
+    },
+  );
   setHandler(
     awaitTaskChangeUpdate,
     async ({ from, timeoutMs }) => {
@@ -144,7 +159,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
     status.state = state;
     status.waitingFor = waitingFor;
     upsertSearchAttributes([{ key: TaskStateKey, value: state }]);
-    setCurrentDetails(`**${state}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}${extra ? `\n\n${extra}` : ''}`);
+    signals.setDetails(`**${state}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}${extra ? `\n\n${extra}` : ''}`);
   };
 
   /** Record a settled state's neighbours' news, and end the workflow accordingly. */
@@ -372,7 +387,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
           show(
             'BLOCKED',
             'an answer',
-            `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`.`,
+            `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`, or here: More Actions → Send an Update (or Send a Signal) \`answer\` with \`{"answer": "<answer>"}\`.`,
           );
           if (patched('notify-task-question')) {
             await notifyPeople({

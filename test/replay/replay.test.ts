@@ -31,6 +31,11 @@ describe('recorded histories', () => {
         'task-success',
         'task-question-answer',
         'task-question-notified',
+        'task-answer-signal',
+        // Recorded once from the code before the `answer`/`acknowledgeAgent` signal handlers (commit
+        // 184e13a), receiving those signals: the `patched` gate must make today's code ignore them too.
+        'task-answer-signal-before-handler',
+        'pool-acknowledge-signal-before-handler',
         'task-rate-limited',
         'task-cancelled',
         'task-failed',
@@ -46,6 +51,7 @@ describe('recorded histories', () => {
         'story-agent-validation-needs-fix',
         'story-validation-waits-on-drained-agent',
         'pool-drain-acknowledge',
+        'pool-acknowledge-signal',
         'pool-leaks-reclaimed',
       ]),
     );

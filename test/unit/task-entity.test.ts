@@ -189,6 +189,17 @@ describe('TaskEntity messages and waits', () => {
     expect(() => entity.validateAnswer({ answer: 'again' })).toThrow(/not waiting/); // one answer per question
   });
 
+  it('refuses a malformed answer input (what a hand-typed signal or update can send) with the shape to use', () => {
+    const entity = loaded();
+    entity.status.state = 'BLOCKED';
+    entity.status.question = { text: '?' };
+    for (const input of [undefined, null, 'postgres', ['postgres']]) {
+      expect(() => entity.validateAnswer(input)).toThrow(/must be a JSON object such as \{"answer": "use postgres"/);
+    }
+    expect(() => entity.validateAnswer({ answer: 'yes', by: 7 })).toThrow(/"by" must be text/);
+    expect(() => entity.validateAnswer({ answer: 'yes', by: 'alice' })).not.toThrow();
+  });
+
   it('waits for dependencies by signal, seeing those that settled before it started, and names a broken one', () => {
     const entity = loaded({ task: task({ dependsOn: ['a', 'b', 'c'] }), dependencies: { a: 'READY', b: 'RUNNING' } });
     expect(entity.waitingDependencies()).toEqual(['b', 'c']);
