@@ -14,6 +14,7 @@ import type { Store } from '../store/index.js';
 import { createClassifyActivities } from './classify.js';
 import { createHealthActivities } from './health.js';
 import { createHostActivities } from './host.js';
+import { createNotifyActivities } from './notify.js';
 import { createPoolActivities } from './pool.js';
 import { createRecordActivities } from './record.js';
 import { createPublishActivities, createRepositoryActivities } from './repository.js';
@@ -34,6 +35,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createPoolActivities(deps),
     ...createRepositoryActivities(),
     ...createStoryActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

@@ -131,6 +131,7 @@ export class ClaudomatorClient {
         defaultBranch: project.defaultBranch,
         ...(project.deployCommand ? { deployCommand: project.deployCommand } : {}),
         ...(project.validation ? { validation: project.validation } : {}),
+        ...(project.notify && Object.keys(project.notify).length > 0 ? { notify: project.notify } : {}),
       });
     });
   }

@@ -7,6 +7,7 @@
  */
 import ms from 'ms';
 import { z } from 'zod';
+import { NOTIFY_URL_EXPECTED, notifyUrl } from '../infra/config.js';
 import type { SpecIssue } from '../store/errors.js';
 import { AGENT_TYPES } from '../workflows/types.js';
 
@@ -118,6 +119,22 @@ export const validationConfigSchema = z
     message: 'needs a command (such as the test suite) or instructions for an agent',
   });
 
+/** A notification receiver's URL: checked like the CLAUDOMATOR_NOTIFY_* variables. */
+const notifyUrlSchema = z
+  .string()
+  .refine((raw) => notifyUrl(raw) !== undefined, `must be ${NOTIFY_URL_EXPECTED}`)
+  .transform((raw) => notifyUrl(raw) ?? raw);
+
+/** A project's own notification receivers; each one it sets replaces the global one. */
+export const notifyConfigSchema = z
+  .object({
+    webhookUrl: notifyUrlSchema.optional(),
+    slackUrl: notifyUrlSchema.optional(),
+    escalationWebhookUrl: notifyUrlSchema.optional(),
+    escalationSlackUrl: notifyUrlSchema.optional(),
+  })
+  .strict();
+
 export const projectSpecSchema = z
   .object({
     id: idSchema,
@@ -125,6 +142,7 @@ export const projectSpecSchema = z
     defaultBranch: branchSchema.default('main'),
     deployCommand: z.string().min(1).optional(),
     validation: validationConfigSchema.optional(),
+    notify: notifyConfigSchema.optional(),
   })
   .strict();
 export type ProjectSpec = z.input<typeof projectSpecSchema>;

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 import ms from 'ms';
-import { AGENT_TYPES, type AgentType } from '../workflows/types.js';
+import { AGENT_TYPES, type AgentType, type NotifyConfig } from '../workflows/types.js';
 
 /** Each variable claudomator reads itself, with a one-line description (shown by `claudomator config`). */
 export const ENV_VARS = {
@@ -65,6 +65,14 @@ export const ENV_VARS = {
     'HOME of agent processes when CLAUDOMATOR_AGENT_UID is set: their session files (default <data dir>/agent-home)',
   CLAUDOMATOR_LOG_LEVEL: 'TRACE, DEBUG, INFO, WARN or ERROR (default INFO)',
   CLAUDOMATOR_UI_URL: 'Base URL of the Temporal Web UI, for links (default http://localhost:8233)',
+  CLAUDOMATOR_NOTIFY_WEBHOOK_URL:
+    'Generic JSON webhook every notification is POSTed to, unless the project sets its own (default: none)',
+  CLAUDOMATOR_NOTIFY_SLACK_URL:
+    'Slack-compatible incoming webhook notifications are posted to, unless the project sets its own (default: none)',
+  CLAUDOMATOR_NOTIFY_ESCALATION_WEBHOOK_URL:
+    'JSON webhook of escalated questions, unless the project sets its own (default: none)',
+  CLAUDOMATOR_NOTIFY_ESCALATION_SLACK_URL:
+    'Slack-compatible incoming webhook of escalated questions, unless the project sets its own (default: none)',
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
   CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
   CLAUDOMATOR_WORKFLOW_BUNDLE:
@@ -100,6 +108,25 @@ export const TEMPORAL_ENV_VARS = [
   'TEMPORAL_TLS_SERVER_NAME',
   'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION',
 ] as const;
+
+/** The variable of each global notification receiver. */
+export const NOTIFY_ENV_VARS = {
+  webhookUrl: 'CLAUDOMATOR_NOTIFY_WEBHOOK_URL',
+  slackUrl: 'CLAUDOMATOR_NOTIFY_SLACK_URL',
+  escalationWebhookUrl: 'CLAUDOMATOR_NOTIFY_ESCALATION_WEBHOOK_URL',
+  escalationSlackUrl: 'CLAUDOMATOR_NOTIFY_ESCALATION_SLACK_URL',
+} as const satisfies Record<keyof NotifyConfig, EnvVarName>;
+
+/** What a notification receiver's URL must be, for error messages (config and project specs). */
+export const NOTIFY_URL_EXPECTED =
+  'an http(s) URL with a host, such as https://hooks.slack.com/services/T000/B000/XXXX';
+
+/** A notification receiver's URL as given (trimmed), or undefined when it is not an absolute http(s) URL with a host. */
+export function notifyUrl(raw: string): string | undefined {
+  const trimmed = raw.trim();
+  if (!/^https?:\/\/\S+$/i.test(trimmed) || !URL.canParse(trimmed)) return undefined;
+  return new URL(trimmed).hostname === '' ? undefined : trimmed;
+}
 
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -155,6 +182,8 @@ export interface Config {
   buildId: string | undefined;
   logLevel: LogLevel;
   uiUrl: string;
+  /** The global notification receivers (activities/notify.ts); a project's own replace them one by one. */
+  notify: NotifyConfig;
   metricsPort: number | undefined;
   healthPort: number | undefined;
   /** A prebuilt workflow bundle to load; undefined: worker/bundle.ts decides. */
@@ -476,6 +505,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       return (LOG_LEVELS as readonly string[]).includes(upper) ? (upper as LogLevel) : undefined;
     }),
     uiUrl,
+    notify: Object.freeze(
+      Object.fromEntries(
+        (Object.entries(NOTIFY_ENV_VARS) as Array<[keyof NotifyConfig, EnvVarName]>).flatMap(([field, variable]) => {
+          const url = parse(variable, undefined as string | undefined, NOTIFY_URL_EXPECTED, notifyUrl);
+          return url === undefined ? [] : [[field, url]];
+        }),
+      ),
+    ),
     metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     healthPort: parse('CLAUDOMATOR_HEALTH_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     workflowBundlePath: parse('CLAUDOMATOR_WORKFLOW_BUNDLE', undefined as string | undefined, 'a file path', (raw) =>

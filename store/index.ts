@@ -1,8 +1,8 @@
 /**
  * The store: the one owner of claudomator's SQL, one module per table (projects, stories, tasks,
- * executions, agent events, rejected signals), each a set of functions taking the connection.
- * `Store` is their façade: it holds the pool and, inside `transaction`, the connection of the
- * transaction, and sends every call there.
+ * executions, agent events, rejected signals, notifications), each a set of functions taking the
+ * connection. `Store` is their façade: it holds the pool and, inside `transaction`, the connection of
+ * the transaction, and sends every call there.
  *
  * Activities write through it (every write is idempotent: the same call twice leaves the same rows,
  * because activities are retried), and the SDK reads through it. Each method is one statement or
@@ -15,6 +15,7 @@ import type {
   AgentConfig,
   AgentEvent,
   ChangeStats,
+  NotificationRecord,
   Execution,
   Project,
   Question,
@@ -31,6 +32,8 @@ import { describeTarget, type Db } from './db.js';
 import { DatabaseUnreachableError } from './errors.js';
 import * as executions from './executions.js';
 import type { ExecutionPatch } from './executions.js';
+import * as notifications from './notifications.js';
+import type { NotificationRef } from './notifications.js';
 import * as projects from './projects.js';
 import type { NewProject } from './projects.js';
 import * as rejectedSignals from './rejected-signals.js';
@@ -41,7 +44,7 @@ import type { NewTask } from './tasks.js';
 
 export * from './errors.js';
 export { describeTarget } from './db.js';
-export type { ExecutionPatch, NewProject, NewStory, NewTask };
+export type { ExecutionPatch, NewProject, NewStory, NewTask, NotificationRef };
 
 /** How long to wait for a connection before calling the database unreachable. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -203,6 +206,21 @@ export class Store {
   }
   listAgentEvents(filter?: { agent?: string; limit?: number }): Promise<AgentEvent[]> {
     return agentEvents.listAgentEvents(this.db, filter);
+  }
+
+  // ---- Notifications (store/notifications.ts) -------------------------------------------------
+
+  beginNotificationAttempt(ref: NotificationRef & { kind: string }): Promise<NotificationRecord | undefined> {
+    return notifications.beginNotificationAttempt(this.db, ref);
+  }
+  markNotificationSent(ref: NotificationRef): Promise<void> {
+    return notifications.markNotificationSent(this.db, ref);
+  }
+  markNotificationFailed(ref: NotificationRef & { status: 'failed' | 'rejected'; error: string }): Promise<void> {
+    return notifications.markNotificationFailed(this.db, ref);
+  }
+  listNotifications(filter?: { keyPrefix?: string }): Promise<NotificationRecord[]> {
+    return notifications.listNotifications(this.db, filter);
   }
 
   // ---- Rejected signals (store/rejected-signals.ts) -------------------------------------------

@@ -1,5 +1,5 @@
 /** The `projects` table: a repository tasks and stories work on, with its deploy and validation commands. */
-import type { Project, ValidationConfig } from '../workflows/types.js';
+import type { NotifyConfig, Project, ValidationConfig } from '../workflows/types.js';
 import type { Db } from './db.js';
 import { NotFoundError } from './errors.js';
 import { toProject, type ProjectRow } from './rows.js';
@@ -10,19 +10,20 @@ export interface NewProject {
   defaultBranch: string;
   deployCommand?: string;
   validation?: ValidationConfig;
+  notify?: NotifyConfig;
 }
 
 /** Create or update a project (adding the same project twice is a no-op). */
 export async function upsertProject(db: Db, project: NewProject): Promise<Project> {
   const { rows } = await db.query<ProjectRow>(
-    `insert into projects (id, remote_url, default_branch, deploy_command, validation)
-     values ($1::text, $2::text, $3::text, $4::text, $5::jsonb)
+    `insert into projects (id, remote_url, default_branch, deploy_command, validation, notify)
+     values ($1::text, $2::text, $3::text, $4::text, $5::jsonb, $6::jsonb)
      on conflict (id) do update set
        remote_url = excluded.remote_url, default_branch = excluded.default_branch,
-       deploy_command = excluded.deploy_command, validation = excluded.validation,
+       deploy_command = excluded.deploy_command, validation = excluded.validation, notify = excluded.notify,
        updated_at = case
-         when (projects.remote_url, projects.default_branch, projects.deploy_command, projects.validation)
-              is not distinct from (excluded.remote_url, excluded.default_branch, excluded.deploy_command, excluded.validation)
+         when (projects.remote_url, projects.default_branch, projects.deploy_command, projects.validation, projects.notify)
+              is not distinct from (excluded.remote_url, excluded.default_branch, excluded.deploy_command, excluded.validation, excluded.notify)
          then projects.updated_at else now() end
      returning *`,
     [
@@ -31,6 +32,7 @@ export async function upsertProject(db: Db, project: NewProject): Promise<Projec
       project.defaultBranch,
       project.deployCommand ?? null,
       project.validation ? JSON.stringify(project.validation) : null,
+      project.notify ? JSON.stringify(project.notify) : null,
     ],
   );
   return toProject(rows[0]!);

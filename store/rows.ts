@@ -9,6 +9,10 @@ import type {
   Execution,
   ExecutionStatus,
   InteractionKind,
+  NotificationRecord,
+  NotificationStatus,
+  NotificationTarget,
+  NotifyConfig,
   Project,
   Question,
   Story,
@@ -29,6 +33,8 @@ export interface ProjectRow {
   deploy_command: string | null;
   /** `{command?, instructions?, agent?}`. */
   validation: ValidationConfig | null;
+  /** `{webhookUrl?, slackUrl?, escalationWebhookUrl?, escalationSlackUrl?}`; null: the global receivers. */
+  notify: NotifyConfig | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -128,6 +134,7 @@ export function toProject(row: ProjectRow): Project {
     defaultBranch: row.default_branch,
     deployCommand: opt(row.deploy_command),
     validation: opt(row.validation),
+    notify: opt(row.notify),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   });
@@ -217,5 +224,37 @@ export function toAgentEvent(row: AgentEventRow): AgentEvent {
     at: row.at.toISOString(),
     until: iso(row.until),
     reason: opt(row.reason),
+  });
+}
+
+export interface NotificationRow {
+  /** The event's key (workflows/notify.ts `notificationInput`): unique per event, channel and reminder. */
+  key: string;
+  /** The receiver: `webhook` or `slack`. */
+  target: NotificationTarget;
+  /** The event's kind, such as `task_question`. */
+  kind: string;
+  /** `sending` (an attempt is under way), `sent`, `failed` (retried), `rejected` (a 4xx: not retried). */
+  status: NotificationStatus;
+  /** Attempts to send so far, the current one included. */
+  attempts: number;
+  /** Why the last attempt failed; null after a success. */
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+  sent_at: Date | null;
+}
+
+export function toNotificationRecord(row: NotificationRow): NotificationRecord {
+  return compact({
+    key: row.key,
+    target: row.target,
+    kind: row.kind,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: opt(row.last_error),
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    sentAt: row.sent_at?.toISOString(),
   });
 }

@@ -6,7 +6,8 @@
  * file only wires messages to it and runs five small loops:
  *
  * - deliver: send each grant or denial the pool decides on, as soon as it decides (no batching);
- * - record: write agent events to Postgres, one at a time, in order;
+ * - record: write agent events to Postgres, one at a time, in order, and notify people of a drain or a
+ *   quota pause (notify.ts);
  * - pauses: one durable timer for the next end of a rate limit, quota or operator pause;
  * - leaks: while anyone holds or waits, every `leakCheckIntervalMs` ask Temporal which of them closed;
  * - publish: keep the current details and the DrainedAgents/PausedAgents search attributes up to date.
@@ -54,6 +55,7 @@ import {
   slotGrantedSignal,
 } from './definitions.js';
 import { FailureType } from './failures.js';
+import { notify } from './notify.js';
 import type { AgentPoolInput, PoolMessage } from './types.js';
 import { ValidatedSignals } from './validated-signals.js';
 
@@ -210,6 +212,20 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
       } catch (err) {
         // Retries are unlimited, so only a non-retryable error gets here: trying again would not help.
         log.error('Agent event dropped: the store refused it', { event, error: String(err) });
+      }
+      // Before the event counts as recorded, so a continue-as-new in between carries it and notifies in the next run
+      // (the notice's id comes from the event's: it is sent once).
+      if (
+        (event.event === 'drained' || (event.event === 'rate_limited' && event.reason === 'quota')) &&
+        patched('notify-agent')
+      ) {
+        await notify({
+          kind: event.event === 'drained' ? 'agent_drained' : 'agent_quota_paused',
+          agent: event.agent,
+          eventId: event.id,
+          ...(event.event === 'drained' && event.reason !== undefined ? { reason: event.reason } : {}),
+          ...(event.until !== undefined ? { until: event.until } : {}),
+        });
       }
       pool.recorded(event.id);
     }

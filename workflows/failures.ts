@@ -28,5 +28,7 @@ export const FailureType = {
   CommandFailed: 'CommandFailed',
   /** A deploy or validation command cannot start (no such executable, not executable): fix the project's command. */
   CommandConfig: 'CommandConfig',
+  /** A notification receiver refused the notice (HTTP 4xx other than 429): sending it again would not help. */
+  NotificationRejected: 'NotificationRejected',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

@@ -3,3 +3,4 @@ export { healthCheckWorkflow } from './health.js';
 export { agentPoolWorkflow } from './agent-pool.js';
 export { storyWorkflow } from './story.js';
 export { taskWorkflow } from './task.js';
+export { notificationWorkflow } from './notify.js';

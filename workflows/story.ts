@@ -9,7 +9,7 @@
  * merge/deploy/validate again), after which NEEDS_FIX waits for a human. A merge conflict is
  * NEEDS_FIX with the files; so is a deploy or validation command that cannot start (a configuration
  * error: no fix attempt is spent on it, no deploy retried). Status goes to Postgres first, then to
- * search attributes and details.
+ * search attributes and details; NEEDS_FIX and REVIEW_READY also notify people (notify.ts).
  *
  * `story start` after NEEDS_FIX or FAILED runs the workflow again: its validation and fix tasks get
  * fresh ids (numbered on from the story's earlier ones), so a restart never reads an old run's tasks.
@@ -51,6 +51,7 @@ import {
   taskWorkflowId,
 } from './definitions.js';
 import { FailureType } from './failures.js';
+import { notify } from './notify.js';
 import { dependencySatisfied, TERMINAL_FAILURE_STATES } from './states.js';
 import type { taskWorkflow } from './task.js';
 import type { Project, StoryState, StoryStatusView, StoryWorkflowInput, TaskKind } from './types.js';
@@ -157,6 +158,16 @@ export async function storyWorkflow(input: StoryWorkflowInput): Promise<StorySta
   const record = async (status: StoryState, step: string, extra = ''): Promise<void> => {
     await bookkeeping.recordStoryStatus({ storyId, status, detail: step });
     show(status, step, extra);
+    // Where a story stops for a human, people hear of it (without the story waiting for them).
+    if ((status === 'NEEDS_FIX' || status === 'REVIEW_READY') && patched('notify-story')) {
+      await notify({
+        kind: status === 'NEEDS_FIX' ? 'story_needs_fix' : 'story_review_ready',
+        storyId,
+        // Only called once the story's context is loaded (every status after the first load).
+        projectId: project.id,
+        reason: extra ? `${step}\n${extra}` : step,
+      });
+    }
   };
 
   const startTask = async (taskId: string, name: string): Promise<void> => {

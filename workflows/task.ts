@@ -8,8 +8,8 @@
  * slot back (the pool pauses the agent) and the task queues again; success makes it READY (COMPLETED
  * as a subtask), or BLOCKED until its subtasks complete. The state and the rules are the `TaskEntity` (task-state.ts); this file wires its
  * messages and does what it decides. Every state change is written to Postgres by idempotent local
- * activities first, then shown in search attributes and the current details. Nothing polls; crash
- * recovery is Temporal's.
+ * activities first, then shown in search attributes and the current details. A question also notifies
+ * people (notify.ts), without waiting for them. Nothing polls; crash recovery is Temporal's.
  *
  * Longer than most files because the task's loop (dependencies, slot, model, run, outcome) reads best
  * as the one function the Web UI's history mirrors; its rules are in TaskEntity.
@@ -25,6 +25,7 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -55,6 +56,7 @@ import {
   taskWorkflowId,
 } from './definitions.js';
 import { FailureType } from './failures.js';
+import { notify as notifyPeople } from './notify.js';
 import { PoolClient, slotDenial } from './pool-client.js';
 import { deniedSlotError, TaskEntity, toldByHuman } from './task-state.js';
 import { ValidatedSignals } from './validated-signals.js';
@@ -390,6 +392,17 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
             'an answer',
             `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`, or here: More Actions → Send an Update (or Send a Signal) \`answer\` with \`{"answer": "<answer>"}\`.`,
           );
+          if (patched('notify-task-question')) {
+            await notifyPeople({
+              kind: 'task_question',
+              taskId,
+              executionId: execution.id,
+              question: `${question.text}${question.options?.length ? `\nOptions: ${question.options.join(' · ')}` : ''}`,
+              ...(task.projectId ? { projectId: task.projectId } : {}),
+              ...(task.storyId ? { storyId: task.storyId } : {}),
+              channel: 'primary',
+            });
+          }
           await condition(() => entity.answered !== undefined);
           const given = entity.answered!;
           await bookkeeping.recordAnswer({

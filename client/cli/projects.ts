@@ -12,6 +12,10 @@ const PROJECT_FLAGS: Record<string, string> = {
   validation: '--validate / --validate-instructions',
   'validation.command': '--validate',
   'validation.instructions': '--validate-instructions',
+  'notify.webhookUrl': '--notify-webhook',
+  'notify.slackUrl': '--notify-slack',
+  'notify.escalationWebhookUrl': '--escalation-webhook',
+  'notify.escalationSlackUrl': '--escalation-slack',
 };
 
 export function registerProjectCommands(program: Command): void {
@@ -27,6 +31,13 @@ export function registerProjectCommands(program: Command): void {
     )
     .option('--validate <command>', 'shell line (sh -c) that validates a merged story, such as "npm ci && npm test"')
     .option('--validate-instructions <text>', 'instructions for an agent that validates a merged story')
+    .option('--notify-webhook <url>', "JSON webhook for this project's notifications (instead of the global one)")
+    .option(
+      '--notify-slack <url>',
+      "Slack incoming webhook for this project's notifications (instead of the global one)",
+    )
+    .option('--escalation-webhook <url>', "JSON webhook for this project's escalated questions")
+    .option('--escalation-slack <url>', "Slack incoming webhook for this project's escalated questions")
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
@@ -35,6 +46,10 @@ export function registerProjectCommands(program: Command): void {
         'Deploy and validation commands run through `sh -c`, so `&&`, pipes and variables work. A command',
         'the shell cannot find (exit 127) or run (126) stops the story at NEEDS_FIX at once; add the',
         'project again with the corrected command (add replaces all its settings), then `story start`.',
+        '',
+        'Notifications (a question, NEEDS_FIX, REVIEW_READY, a drained or quota-paused agent) go to the',
+        "project's --notify-* URLs; a receiver it does not set falls back to CLAUDOMATOR_NOTIFY_WEBHOOK_URL",
+        'or CLAUDOMATOR_NOTIFY_SLACK_URL (escalations: CLAUDOMATOR_NOTIFY_ESCALATION_*).',
       ].join('\n'),
     )
     .action(
@@ -46,6 +61,10 @@ export function registerProjectCommands(program: Command): void {
           deployCmd?: string;
           validate?: string;
           validateInstructions?: string;
+          notifyWebhook?: string;
+          notifySlack?: string;
+          escalationWebhook?: string;
+          escalationSlack?: string;
         },
       ) => {
         const added = await withClient(
@@ -63,6 +82,7 @@ export function registerProjectCommands(program: Command): void {
                     },
                   }
                 : {}),
+              ...(notify(opts) ? { notify: notify(opts) } : {}),
             }),
           PROJECT_FLAGS,
         );
@@ -100,6 +120,22 @@ export function registerProjectCommands(program: Command): void {
     });
 }
 
+/** The project's notification receivers from the flags; undefined when none is given. */
+function notify(opts: {
+  notifyWebhook?: string;
+  notifySlack?: string;
+  escalationWebhook?: string;
+  escalationSlack?: string;
+}): Project['notify'] {
+  const config = {
+    ...(opts.notifyWebhook !== undefined ? { webhookUrl: opts.notifyWebhook } : {}),
+    ...(opts.notifySlack !== undefined ? { slackUrl: opts.notifySlack } : {}),
+    ...(opts.escalationWebhook !== undefined ? { escalationWebhookUrl: opts.escalationWebhook } : {}),
+    ...(opts.escalationSlack !== undefined ? { escalationSlackUrl: opts.escalationSlack } : {}),
+  };
+  return Object.keys(config).length > 0 ? config : undefined;
+}
+
 export function printProject(p: Project): void {
   printFields([
     ['id', p.id],
@@ -108,6 +144,10 @@ export function printProject(p: Project): void {
     ['deploy', p.deployCommand],
     ['validate', p.validation?.command],
     ['validation instructions', p.validation?.instructions],
+    ['notify webhook', p.notify?.webhookUrl && 'set'],
+    ['notify slack', p.notify?.slackUrl && 'set'],
+    ['escalation webhook', p.notify?.escalationWebhookUrl && 'set'],
+    ['escalation slack', p.notify?.escalationSlackUrl && 'set'],
     ['created', p.createdAt],
     ['updated', p.updatedAt],
   ]);

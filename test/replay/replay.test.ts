@@ -30,6 +30,7 @@ describe('recorded histories', () => {
       expect.arrayContaining([
         'task-success',
         'task-question-answer',
+        'task-question-notified',
         'task-answer-signal',
         // Recorded once from the code before the `answer`/`acknowledgeAgent` signal handlers (commit
         // 184e13a), receiving those signals: the `patched` gate must make today's code ignore them too.

@@ -6,6 +6,7 @@
  * values cross workflow, activity, signal and query boundaries, where the payload converter is JSON.
  * Times are ISO-8601 strings; durations are milliseconds.
  */
+import type { NotifyConfig } from './notify.js';
 
 export const TASK_STATES = [
   'PENDING',
@@ -138,6 +139,8 @@ export interface Project {
   /** A command line run in a checkout of the merged default branch; none means no deploy step. */
   deployCommand?: string;
   validation?: ValidationConfig;
+  /** This project's notification receivers; absent ones fall back to the global configuration. */
+  notify?: NotifyConfig;
   createdAt: string;
   updatedAt: string;
 }
