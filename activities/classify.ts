@@ -9,7 +9,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { Context, log } from '@temporalio/activity';
-import { getAgentStatuses } from '../infra/agent-pool.js';
+import { getAgentStatuses, poolTarget } from '../infra/agent-pool.js';
 import type { ClassifierConfig, Config } from '../infra/config.js';
 import type { AgentStatus, AgentType } from '../workflows/types.js';
 
@@ -163,7 +163,7 @@ export function createClassifyActivities(deps: ClassifyDeps) {
     (() => {
       const client = Context.current().client;
       return client.withDeadline(Date.now() + POOL_QUERY_TIMEOUT_MS, () =>
-        getAgentStatuses(client, { workflowId: deps.config.poolWorkflowId }),
+        getAgentStatuses(client, poolTarget(deps.config)),
       );
     });
   return {

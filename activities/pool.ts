@@ -43,7 +43,7 @@ export function createPoolActivities(deps: { store: Store; config: Readonly<Conf
       await ensureAgentPool(Context.current().client, {
         workflowId: poolWorkflowId,
         taskQueue: deps.config.taskQueue,
-        input: agentPoolInput(deps.config),
+        input: agentPoolInput(deps.config, poolWorkflowId),
         versioned: deps.config.buildId !== undefined,
       });
     },

@@ -3,13 +3,20 @@
  * Reads the task from Postgres and the agents from the pool (by query, with the worker's own client).
  */
 import { Context } from '@temporalio/activity';
-import { getAgentStatuses } from '../infra/agent-pool.js';
+import { getAgentStatuses, poolTarget } from '../infra/agent-pool.js';
+import type { Config } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import type { AgentStatus } from '../workflows/types.js';
 import { withStoreFailures } from './store-failures.js';
 
 // eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- inferred on purpose: workflows proxy this type
-export function createStoryActivities({ store }: { store: Store }) {
+export function createStoryActivities({
+  store,
+  config,
+}: {
+  store: Store;
+  config?: Pick<Config, 'poolWorkflowId' | 'agents' | 'poolShards'>;
+}) {
   return withStoreFailures({
     /**
      * Why `taskId` waits QUEUED when no agent it may run on can take it (drained, paused, rate limited),
@@ -18,7 +25,12 @@ export function createStoryActivities({ store }: { store: Store }) {
     async explainTaskWait(input: { taskId: string; poolWorkflowId: string }): Promise<string | undefined> {
       const task = await store.getTask(input.taskId);
       if (task.state !== 'QUEUED') return undefined;
-      const statuses = await getAgentStatuses(Context.current().client, { workflowId: input.poolWorkflowId });
+      // The configured pool's every shard; another pool id (a test's) is one workflow.
+      const target =
+        config && input.poolWorkflowId === config.poolWorkflowId
+          ? poolTarget(config)
+          : { workflowId: input.poolWorkflowId };
+      const statuses = await getAgentStatuses(Context.current().client, target);
       const wanted = task.agent.type;
       const candidates = statuses.filter((s) => (wanted === 'any' ? s.agent !== 'command' : s.agent === wanted));
       const blocked = candidates.map(whyBlocked);

@@ -2,7 +2,7 @@
  * Benchmark: the memory of an orchestration worker holding N tasks blocked on questions at once,
  * beside the same worker idle, measured in the same run.
  *
- *   npx tsx bench/blocked-tasks-memory.ts [--tasks 1000] [--slots 8] [--dist]
+ *   npx tsx bench/blocked-tasks-memory.ts [--tasks 1000] [--slots 8] [--cache N] [--dist]
  *
  * It starts its own Temporal dev server (in memory) and a scratch Postgres database. The
  * orchestration worker is the production entry (`worker/main.ts` with CLAUDOMATOR_WORKER_ROLE=
@@ -17,6 +17,10 @@
  * `temporal_sticky_cache_size` metric); and the Postgres database's size, idle and with N BLOCKED
  * (claudomator's tables with their indexes, and the whole database). The blocked tasks are not
  * answered: the server and the database are thrown away at the end.
+ *
+ * `--cache N` sets the worker's CLAUDOMATOR_MAX_CACHED_WORKFLOWS (default: the configuration's, 500).
+ * While filling, every 30 s it prints the tasks blocked so far with the worker's RSS and the database
+ * size, so a run stopped early still has figures for the largest N it reached.
  *
  * Target: under 500 MB RSS with 1,000 blocked. `--tasks 10000` is the 10,000-task case; on a 2-core
  * machine it fills at a few tasks per second (each task runs the fake CLI once), so it takes long.
@@ -43,8 +47,10 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '1000' },
     slots: { type: 'string', default: '8' },
     dist: { type: 'boolean', default: false },
+    cache: { type: 'string' },
   },
 });
+const CACHE = values.cache === undefined ? undefined : positiveInt('cache', values.cache);
 const N = positiveInt('tasks', values.tasks);
 const SLOTS = positiveInt('slots', values.slots);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -94,6 +100,7 @@ async function main(): Promise<void> {
   const bench = await startBenchEnvironment('memory', {
     CLAUDOMATOR_AGENT_SLOTS: `claude=${SLOTS}`,
     FAKE_AGENT_SCENARIO: 'question',
+    ...(CACHE !== undefined ? { CLAUDOMATOR_MAX_CACHED_WORKFLOWS: String(CACHE) } : {}),
   });
   let worker: WorkerProcess | undefined;
   try {
@@ -124,7 +131,13 @@ async function main(): Promise<void> {
         if (blocked === N) break;
         if (performance.now() - lastReport > 30_000) {
           lastReport = performance.now();
-          console.error(`… ${blocked}/${N} blocked`);
+          const now = await sample(worker);
+          const db = await databaseSize(bench.store);
+          console.error(
+            `… ${blocked}/${N} blocked after ${((performance.now() - started) / 1000).toFixed(0)} s: worker RSS ` +
+              `${(now.rss / MB).toFixed(1)} MB (peak ${(now.peakRss / MB).toFixed(1)} MB), ${now.cachedWorkflows} cached workflows; ` +
+              `database ${(db.database / MB).toFixed(1)} MB (tables ${(db.tables / MB).toFixed(1)} MB)`,
+          );
         }
         await sleep(1_000);
       }
@@ -140,7 +153,8 @@ async function main(): Promise<void> {
       const entry = values.dist ? 'node dist/worker/main.js' : 'node --import tsx worker/main.ts';
       console.log(
         `\norchestration worker memory (${entry}), ${N} tasks BLOCKED on a question ` +
-          `(filled in ${fillSeconds.toFixed(0)} s with ${SLOTS} fake claude slots)\n`,
+          `(filled in ${fillSeconds.toFixed(0)} s with ${SLOTS} fake claude slots; ` +
+          `workflow cache ${CACHE ?? 'the default (500)'})\n`,
       );
       console.log(`${''.padEnd(28)} ${'RSS'.padStart(10)} ${'cached workflows'.padStart(17)}`);
       console.log(`${'idle'.padEnd(28)} ${mb(idle.rss).padStart(10)} ${String(idle.cachedWorkflows).padStart(17)}`);

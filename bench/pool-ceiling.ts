@@ -2,7 +2,7 @@
  * Benchmark: the ceiling of one agent pool workflow — grants and releases per second with many
  * requesters at once, through continue-as-new — beside one plain workflow answering signals.
  *
- *   npx tsx bench/pool-ceiling.ts [--requesters 50,200] [--window 45] [--warmup 15] [--limit N] [--can-after N]
+ *   npx tsx bench/pool-ceiling.ts [--requesters 50,200] [--window 45] [--warmup 15] [--limit N] [--can-after N] [--shards N]
  *
  * It starts its own Temporal dev server (in memory) and a scratch Postgres database, and two workers in
  * this process on the same bundle: one for the central workflow (the pool, or the baseline's echo) and
@@ -15,6 +15,9 @@
  *   workflow does, against the real agent pool (slot limit `--limit`, default R: nobody waits for a
  *   slot, so the pool itself is the only queue). It continues as new when the server suggests it, or
  *   after `--can-after` history events.
+ * - with `--shards N` (2 to 4), also a sharded pool, in the same run: N pool workflows (workflows/pool-shards.ts),
+ *   one agent each (claude, gemini, codex, command), and requester i asks for agent i mod N through
+ *   `PoolClient`'s sharding, as tasks of N agent types do. Its figures add up over the N shards.
  *
  * Both loop for warm-up + window seconds; everything is counted from the central workflow's histories
  * (every run of it), inside the window, by server timestamps: rounds per second (grants, or pongs),
@@ -45,7 +48,14 @@ import { startDevServer } from '../infra/dev-server.js';
 import { LOCAL_DATABASE_URL, openStore } from '../infra/postgres.js';
 import { createPoolWorker } from '../test/workflows/fixtures/pool-harness.js';
 import { stopSignal } from '../test/workflows/fixtures/pool-requesters.js';
-import type { echoWorkflow, loopingPingWorkflow, loopingRequesterWorkflow } from './fixtures/pool-ceiling-workflows.js';
+import { poolShards } from '../workflows/pool-shards.js';
+import type { AgentType } from '../workflows/types.js';
+import type {
+  echoWorkflow,
+  LoopInput,
+  loopingPingWorkflow,
+  loopingRequesterWorkflow,
+} from './fixtures/pool-ceiling-workflows.js';
 import { dropDatabase, loadLine, positiveInt, summarize } from './harness.js';
 
 // A default import: @temporalio/proto is CommonJS, and Node's ESM loader (tsx) sees no named exports in it.
@@ -61,8 +71,15 @@ const { values } = parseArgs({
     limit: { type: 'string' },
     'can-after': { type: 'string' },
     'per-run': { type: 'string', default: '100' },
+    shards: { type: 'string', default: '1' },
   },
 });
+const SHARDS = positiveInt('shards', values.shards);
+if (SHARDS > AGENT_TYPES.length) {
+  throw new Error(
+    `--shards ${SHARDS}: at most ${AGENT_TYPES.length}, one shard per agent type (${AGENT_TYPES.join(', ')})`,
+  );
+}
 const SIZES = (values.requesters ?? '').split(',').map((r) => positiveInt('requesters', r.trim()));
 const WINDOW_MS = positiveInt('window', values.window) * 1000;
 const WARMUP_MS = positiveInt('warmup', values.warmup) * 1000;
@@ -308,6 +325,7 @@ async function runLoops(
   workflowType: 'loopingRequesterWorkflow' | 'loopingPingWorkflow',
   peerId: string,
   until: number,
+  extra: (i: number) => Partial<LoopInput> = () => ({}),
 ): Promise<number> {
   const handles: Array<WorkflowHandle<typeof loopingRequesterWorkflow | typeof loopingPingWorkflow>> = [];
   for (let i = 0; i < phase.requesters; i += 25) {
@@ -315,7 +333,7 @@ async function runLoops(
       phase.client.workflow.start<typeof loopingRequesterWorkflow>(workflowType, {
         taskQueue: LOOP_QUEUE,
         workflowId: `${phase.label}-loop-${i + j}`,
-        args: [{ peerId, until, perRun: PER_RUN }],
+        args: [{ peerId, until, perRun: PER_RUN, ...extra(i + j) }],
       }),
     );
     handles.push(...(await Promise.all(batch)));
@@ -356,28 +374,66 @@ async function echoPhase(phase: Phase): Promise<Central> {
   };
 }
 
-async function poolPhase(phase: Phase): Promise<Central> {
-  const workflowId = `${phase.label}-pool`;
-  const pool = await ensureAgentPool(phase.client, {
-    workflowId,
-    taskQueue: CENTRAL_QUEUE,
-    input: {
-      agents: ['claude'],
-      limits: { claude: LIMIT ?? phase.requesters },
-      ...(CAN_AFTER !== undefined ? { continueAsNewAfterEvents: CAN_AFTER } : {}),
-    },
-  });
-  const firstRunId = (await pool.describe()).runId;
+/** The pool in `shards` workflows (1: the unsharded pool, claude only); figures added up over them. */
+async function poolPhase(phase: Phase, shards: number): Promise<Central> {
+  const agents = AGENT_TYPES.slice(0, shards);
+  const layout = { poolWorkflowId: `${phase.label}-pool`, agents, shards };
+  const firstRuns = await Promise.all(
+    poolShards(layout).map(async (shard) => {
+      const agent = shard.agents[0] as AgentType;
+      const pool = await ensureAgentPool(phase.client, {
+        workflowId: shard.workflowId,
+        taskQueue: CENTRAL_QUEUE,
+        input: {
+          agents: [agent],
+          limits: { [agent]: LIMIT ?? phase.requesters },
+          ...(CAN_AFTER !== undefined ? { continueAsNewAfterEvents: CAN_AFTER } : {}),
+        },
+      });
+      return { workflowId: shard.workflowId, runId: (await pool.describe()).runId };
+    }),
+  );
   const start = Date.now();
   const cpu = cpuOverWindow(phase.probes, start);
-  const requesterRounds = await runLoops(phase, 'loopingRequesterWorkflow', workflowId, start + WARMUP_MS + WINDOW_MS);
-  await phase.client.workflow.getHandle(workflowId).terminate('benchmark done');
-  const runs = await chainEvents(phase.client, workflowId, firstRunId);
-  return {
-    ...countWindow(runs, start + WARMUP_MS, start + WARMUP_MS + WINDOW_MS, 'slotGranted'),
-    requesterRounds,
-    cpu: await cpu,
-  };
+  const requesterRounds = await runLoops(
+    phase,
+    'loopingRequesterWorkflow',
+    layout.poolWorkflowId,
+    start + WARMUP_MS + WINDOW_MS,
+    (i) => (shards > 1 ? { agent: agents[i % shards], sharding: { agents, shards } } : {}),
+  );
+  const counted: Central[] = [];
+  for (const { workflowId, runId } of firstRuns) {
+    await phase.client.workflow.getHandle(workflowId).terminate('benchmark done');
+    const runs = await chainEvents(phase.client, workflowId, runId);
+    counted.push(countWindow(runs, start + WARMUP_MS, start + WARMUP_MS + WINDOW_MS, 'slotGranted'));
+  }
+  return { ...addUp(counted), requesterRounds, cpu: await cpu };
+}
+
+/** The figures of several central workflows (the shards) together. */
+function addUp(list: Central[]): Central {
+  const [first, ...rest] = list as [Central, ...Central[]];
+  const total: Central = { ...first, failedWorkflowTasks: new Map(first.failedWorkflowTasks) };
+  for (const c of rest) {
+    total.rounds += c.rounds;
+    total.signalsIn += c.signalsIn;
+    total.releases += c.releases;
+    total.events += c.events;
+    total.workflowTasks += c.workflowTasks;
+    total.outstandingMs += c.outstandingMs;
+    total.inWorkerMs += c.inWorkerMs;
+    total.continuedAsNew += c.continuedAsNew;
+    total.continueAsNewMs = [...total.continueAsNewMs, ...c.continueAsNewMs];
+    for (const [cause, n] of c.failedWorkflowTasks) {
+      total.failedWorkflowTasks.set(cause, (total.failedWorkflowTasks.get(cause) ?? 0) + n);
+    }
+    total.runs += c.runs;
+    total.resentGrants += c.resentGrants;
+    total.grantDelays = [...total.grantDelays, ...c.grantDelays];
+    total.carriedGrantDelays = [...total.carriedGrantDelays, ...c.carriedGrantDelays];
+  }
+  return total;
 }
 
 function row(label: string, requesters: number, c: Central): string {
@@ -509,7 +565,7 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: server.address });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const client = new Client({ connection, namespace: server.namespace });
-  const results: Array<{ requesters: number; echo: Central; pool: Central }> = [];
+  const results: Array<{ requesters: number; echo: Central; pool: Central; sharded?: Central }> = [];
   let central: CentralWorker | undefined;
   try {
     central = await startCentralWorker({
@@ -530,8 +586,12 @@ async function main(): Promise<void> {
     await loops.runUntil(async () => {
       for (const requesters of SIZES) {
         const echo = await echoPhase({ client, label: `echo-${requesters}`, requesters, probes });
-        const pool = await poolPhase({ client, label: `pool-${requesters}`, requesters, probes });
-        results.push({ requesters, echo, pool });
+        const pool = await poolPhase({ client, label: `pool-${requesters}`, requesters, probes }, 1);
+        const sharded =
+          SHARDS > 1
+            ? await poolPhase({ client, label: `shards-${requesters}`, requesters, probes }, SHARDS)
+            : undefined;
+        results.push({ requesters, echo, pool, ...(sharded ? { sharded } : {}) });
         console.error(`… ${requesters} requesters measured`);
       }
     });
@@ -554,6 +614,7 @@ async function main(): Promise<void> {
   for (const r of results) {
     console.log(row('baseline: echo ping→pong', r.requesters, r.echo));
     console.log(row('pool: acquire→release', r.requesters, r.pool));
+    if (r.sharded) console.log(row(`pool: ${SHARDS} shards`, r.requesters, r.sharded));
   }
   console.log(
     '\n(rounds: pongs or grants sent; grants+rel: grants sent + releases received; WT out: share of the window the ' +
@@ -588,6 +649,25 @@ async function main(): Promise<void> {
     console.log(
       `  one core for the pool's worker alone: ${cpuCeiling.toFixed(0)} grants/s at its CPU per grant ` +
         `(${(cpuCeiling * 300).toFixed(0)} slots at 5 min, ${(cpuCeiling * 1800).toFixed(0)} at 30 min)`,
+    );
+  }
+  for (const r of results) {
+    const s = r.sharded;
+    if (!s) continue;
+    const one = r.pool;
+    const perSecond = (n: number) => n / seconds;
+    console.log(
+      `\n${r.requesters} requesters, ${SHARDS} shards together vs one pool in this run: ` +
+        `${perSecond(s.rounds).toFixed(1)} vs ${perSecond(one.rounds).toFixed(1)} grants/s ` +
+        `(${(s.rounds / Math.max(one.rounds, 1)).toFixed(2)}×), grants + releases ${perSecond(s.rounds + s.releases).toFixed(1)} vs ` +
+        `${perSecond(one.rounds + one.releases).toFixed(1)}/s; history events per grant ${(s.events / Math.max(s.rounds, 1)).toFixed(2)} vs ` +
+        `${(one.events / Math.max(one.rounds, 1)).toFixed(2)}; continue-as-new ${((s.continuedAsNew / seconds) * 60).toFixed(1)} vs ` +
+        `${((one.continuedAsNew / seconds) * 60).toFixed(1)} per minute (all shards); CPU per grant: dev server ` +
+        `${(s.cpu.server / Math.max(s.rounds, 1)).toFixed(1)} vs ${(one.cpu.server / Math.max(one.rounds, 1)).toFixed(1)} ms`,
+    );
+    console.log(
+      `  the ${SHARDS} shards keep ${(perSecond(s.rounds) * 300).toFixed(0)} slots busy with 5-minute runs ` +
+        `(one pool: ${(perSecond(one.rounds) * 300).toFixed(0)}; 10,000 need 33.3 grants/s)`,
     );
   }
   const snapshot = snapshotBytes();

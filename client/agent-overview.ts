@@ -10,7 +10,7 @@ import type { Config } from '../infra/config.js';
 import type { Store } from '../store/index.js';
 import { taskWorkflowId } from '../workflows/definitions.js';
 import type { AgentEvent, AgentStatus, AgentType } from '../workflows/types.js';
-import { getAgentStatuses } from '../infra/agent-pool.js';
+import { getAgentStatuses, poolTarget } from '../infra/agent-pool.js';
 
 export interface AgentOverview {
   /** `pool`: the pool workflow answered (live); `record`: no worker did, so Postgres answered. */
@@ -26,14 +26,14 @@ export const POOL_QUERY_TIMEOUT_MS = 5_000;
 export async function agentOverview(
   temporal: Client,
   store: Store,
-  config: Pick<Config, 'agents' | 'agentSlots' | 'poolWorkflowId'>,
+  config: Pick<Config, 'agents' | 'agentSlots' | 'poolWorkflowId' | 'poolShards'>,
   options: { queryTimeoutMs?: number; now?: number } = {},
 ): Promise<AgentOverview> {
   const timeoutMs = options.queryTimeoutMs ?? POOL_QUERY_TIMEOUT_MS;
   let why: string;
   try {
     const statuses = await temporal.withDeadline(Date.now() + timeoutMs, () =>
-      getAgentStatuses(temporal, { workflowId: config.poolWorkflowId }),
+      getAgentStatuses(temporal, poolTarget(config)),
     );
     return { source: 'pool', statuses };
   } catch (err) {

@@ -261,12 +261,7 @@ export class ClaudomatorClient {
 
   /** Start the agent pool unless it runs (workers and `up` do this; tasks start it on demand too). */
   async ensureAgentPool(): Promise<void> {
-    await pool.ensureAgentPool(this.temporal, {
-      workflowId: this.config.poolWorkflowId,
-      taskQueue: this.config.taskQueue,
-      input: pool.agentPoolInput(this.config),
-      versioned: this.config.buildId !== undefined,
-    });
+    await pool.ensureAgentPools(this.temporal, this.config);
   }
 
   /** Every agent's status from the pool; `poolStatus` adds the global cap. */
@@ -354,7 +349,7 @@ export class ClaudomatorClient {
   }
 
   private poolTarget(): pool.PoolTarget {
-    return { workflowId: this.config.poolWorkflowId };
+    return pool.poolTarget(this.config);
   }
 
   private async poolCall<T>(fn: () => Promise<T>, field = 'agent'): Promise<T> {

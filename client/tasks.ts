@@ -50,6 +50,7 @@ export interface TaskDetails {
 export function taskSettings(config: Readonly<Config>): TaskSettings {
   return {
     poolWorkflowId: config.poolWorkflowId,
+    ...(config.poolShards > 1 ? { poolSharding: { agents: [...config.agents], shards: config.poolShards } } : {}),
     agentTaskQueue: config.agentTaskQueue,
     defaultTimeoutMs: config.defaultTimeoutMs,
     agentHeartbeatTimeoutMs: config.agentHeartbeatTimeoutMs,

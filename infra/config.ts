@@ -45,6 +45,8 @@ export const ENV_VARS = {
   CLAUDOMATOR_DEPLOY_RETRY_INTERVAL:
     'First wait before a failed story deploy is retried; it doubles each time (default 5s)',
   CLAUDOMATOR_SHUTDOWN_GRACE: 'How long a stopping worker lets running activities finish (default 30s)',
+  CLAUDOMATOR_POOL_SHARDS:
+    'Agent pool workflows to split the agents across, for more grants per second (default 1, at most one per agent)',
   CLAUDOMATOR_MAX_CACHED_WORKFLOWS:
     'Workflows an orchestration worker keeps in memory; the rest replay when they wake (default 500)',
   CLAUDOMATOR_WORKER_ROLE: 'What a worker runs: all, orchestration or agents (default all)',
@@ -155,6 +157,8 @@ export interface Config {
   taskQueue: string;
   agentTaskQueue: string;
   poolWorkflowId: string;
+  /** How many agent pool workflows share the agents (CLAUDOMATOR_POOL_SHARDS; workflows/pool-shards.ts). */
+  poolShards: number;
   agents: AgentType[];
   agentSlots: Record<AgentType, number>;
   /** The agent pool's global cap on slots held at once (its input when it first starts); undefined: none. */
@@ -431,6 +435,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       'agent-pool',
       'a workflow id (letters, digits, ._-@:)',
       queueName,
+    ),
+    poolShards: parse(
+      'CLAUDOMATOR_POOL_SHARDS',
+      1,
+      `a whole number from 1 to ${agents.length}, the number of agents in CLAUDOMATOR_AGENTS (all slots of an agent live in one shard)`,
+      wholeNumber(1, agents.length),
     ),
     agents,
     agentSlots,

@@ -13,7 +13,7 @@ import type { Logger, NativeConnection } from '@temporalio/worker';
 import type { Config, WorkerRole } from '../infra/config.js';
 import { openStore, resolveDatabase, type ResolvedDatabase } from '../infra/postgres.js';
 import { connectClient, connectWorkerConnection } from '../infra/temporal.js';
-import { agentPoolInput, ensureAgentPool } from '../infra/agent-pool.js';
+import { ensureAgentPools } from '../infra/agent-pool.js';
 import { Store } from '../store/index.js';
 import { loadWorkflowBundle } from './bundle.js';
 import { killOrphanedRuns } from '../activities/process-tree.js';
@@ -181,12 +181,7 @@ export async function startWorker(
 async function ensurePool(config: Readonly<Config>): Promise<void> {
   const client = await connectClient(config);
   try {
-    await ensureAgentPool(client, {
-      workflowId: config.poolWorkflowId,
-      taskQueue: config.taskQueue,
-      input: agentPoolInput(config),
-      versioned: config.buildId !== undefined,
-    });
+    await ensureAgentPools(client, config);
   } finally {
     await client.connection.close();
   }

@@ -14,8 +14,11 @@
  *
  * Continue-as-new, when the server suggests it (or after `continueAsNewAfterEvents` in tests), carries
  * `AgentPool.snapshot()`: holders, waiters, pauses with their deadlines, drains, counters, limits, the
- * global cap, undelivered grants and unrecorded events. Nothing has to be drained first, because resending a
- * grant or re-recording an event is harmless (requesters ignore duplicate grants, event ids are fixed).
+ * global cap, undelivered grants and unrecorded events. Before it, the pool stops taking messages and waits
+ * for the signals already in flight (runs started before the `pool-drain-sends-before-continue-as-new` patch
+ * did not), so that nothing it scheduled runs after the run has closed. Grants not yet sent are carried and
+ * sent by the next run; resending a grant or re-recording an event is harmless (requesters ignore duplicate
+ * grants, event ids are fixed).
  */
 import {
   ApplicationFailure,
@@ -23,6 +26,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  IllegalStateError,
   isCancellation,
   log,
   patched,
@@ -56,6 +60,8 @@ import type { AgentPoolInput, PoolMessage } from './types.js';
 import { ValidatedSignals } from './validated-signals.js';
 
 export const DEFAULT_LEAK_CHECK_INTERVAL_MS = 60_000;
+/** Runs that have this patch wait for their signals in flight before continuing as new. */
+export const DRAIN_SENDS_PATCH = 'pool-drain-sends-before-continue-as-new';
 
 // Bookkeeping retries for as long as it takes: nothing waits on it, and continue-as-new carries what is unrecorded.
 const { recordAgentEvent } = proxyActivities<PoolActivities>({
@@ -157,28 +163,37 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
 
   // Messages to different requesters go out in parallel; to one requester, one after the other, so a
   // requester with several requests (a story, a test sink) sees its grants in the pool's order.
+  // `queues` holds each requester's last send, so its size is the number of requesters with a send in flight.
   const queues = new Map<string, Promise<void>>();
+  // Set once continue-as-new is due (new runs only, see below): deliver takes no more messages.
+  let stopping = false;
   async function deliver(): Promise<never> {
     for (;;) {
-      await condition(() => pool.hasMessages());
+      await condition(() => pool.hasMessages() && !stopping);
       for (const { id, message } of pool.takeMessages()) {
         const previous = queues.get(message.workflowId);
         const sending = previous ? previous.then(() => send(id, message)) : send(id, message);
         queues.set(message.workflowId, sending);
-        void sending.then(() => {
+        const forget = () => {
           if (queues.get(message.workflowId) === sending) queues.delete(message.workflowId);
-        });
+        };
+        // send() never rejects; the second handler only makes sure no rejection is ever left unhandled.
+        void sending.then(forget, forget);
       }
     }
   }
 
+  /** Signal one grant or denial. Never rejects: a failure either voids the requester or is dropped. */
   async function send(id: number, message: PoolMessage): Promise<void> {
-    const requester = getExternalWorkflowHandle(message.workflowId);
     try {
+      const requester = getExternalWorkflowHandle(message.workflowId);
       if (message.kind === 'grant') await requester.signal(slotGrantedSignal, message.grant);
       else await requester.signal(slotDeniedSignal, message.denial);
     } catch (err) {
       if (isCancellation(err)) return;
+      // No workflow is current: this run was evicted or closed while the send waited. Its state is gone
+      // with it; the next run (or the replay) sends what is undelivered.
+      if (err instanceof IllegalStateError) return;
       // The only way a signal to a workflow id fails: no run of it is open. What it held or asked for is void.
       log.warn('Requester unreachable', { workflowId: message.workflowId, error: String(err) });
       pool.requesterUnreachable(message.workflowId);
@@ -280,6 +295,12 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
   };
 
   await Promise.race([deliver(), record(), endPauses(), reclaimLeaks(), publish(), condition(continueAsNewDue)]);
+  if (patched(DRAIN_SENDS_PATCH)) {
+    // Take no more messages and wait for the signals in flight, so that no send outlives this run;
+    // what is still undecided or undelivered goes into the snapshot.
+    stopping = true;
+    await condition(() => queues.size === 0 && allHandlersFinished());
+  }
   await condition(allHandlersFinished);
   const state = pool.snapshot();
   log.info('Continuing as new', {

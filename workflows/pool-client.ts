@@ -21,6 +21,10 @@
  *   same workflow id made) is given straight back, so a slot never leaks to a workflow that does not
  *   know it holds it.
  *
+ * - A sharded pool (`sharding`: CLAUDOMATOR_POOL_SHARDS over 1, workflows/pool-shards.ts) is several
+ *   pool workflows: a request goes to the shard of its agent (`any`: a shard picked by its request id),
+ *   and its release or withdrawal to the same shard.
+ *
  * Request ids must be unique per acquisition (`uuid4()` from `@temporalio/workflow` is deterministic
  * and unique): the pool refuses a request id that was already released.
  */
@@ -45,7 +49,8 @@ import {
   slotGrantedSignal,
 } from './definitions.js';
 import { FailureType } from './failures.js';
-import type { AgentChoice, SlotDenial, SlotGrant, SlotRelease } from './types.js';
+import { shardOfRequest, type PoolLayout } from './pool-shards.js';
+import type { AgentChoice, AgentType, SlotDenial, SlotGrant, SlotRelease } from './types.js';
 
 const { ensureAgentPool } = proxyActivities<PoolActivities>({
   startToCloseTimeout: '30 seconds',
@@ -63,6 +68,11 @@ export function slotDenial(err: unknown): SlotDenial | undefined {
 export interface PoolClientOptions {
   /** The pool's workflow id (CLAUDOMATOR_POOL_WORKFLOW_ID); default `agent-pool`. */
   poolWorkflowId?: string;
+  /**
+   * A sharded pool (CLAUDOMATOR_POOL_SHARDS over 1): the configured agents and the shard count. Each
+   * request goes to the shard of its agent (pool-shards.ts); absent, everything goes to `poolWorkflowId`.
+   */
+  sharding?: { agents: AgentType[]; shards: number };
   /** Grants an earlier run of this workflow held when it continued as new. */
   held?: SlotGrant[];
 }
@@ -81,12 +91,22 @@ interface PendingRequest {
 
 export class PoolClient {
   readonly poolWorkflowId: string;
+  private readonly layout: PoolLayout | undefined;
   private readonly pending = new Map<string, PendingRequest>();
   private readonly held = new Map<string, SlotGrant>();
+  /** The pool workflow each request of this run went to, so its release or withdrawal goes there too. */
+  private readonly targets = new Map<string, string>();
 
   constructor(options: PoolClientOptions = {}) {
     this.poolWorkflowId = options.poolWorkflowId ?? DEFAULT_POOL_WORKFLOW_ID;
-    for (const grant of options.held ?? []) this.held.set(grant.requestId, grant);
+    this.layout =
+      options.sharding && options.sharding.shards > 1
+        ? { poolWorkflowId: this.poolWorkflowId, ...options.sharding }
+        : undefined;
+    for (const grant of options.held ?? []) {
+      this.held.set(grant.requestId, grant);
+      this.targets.set(grant.requestId, this.poolOf(grant.agent, grant.requestId));
+    }
     setHandler(slotGrantedSignal, (grant) => this.onGrant(grant), {
       description: 'The agent pool granted a slot: {requestId, agent}.',
     });
@@ -101,9 +121,12 @@ export class PoolClient {
     if (alreadyHeld) return alreadyHeld;
     const entry: PendingRequest = {};
     this.pending.set(options.requestId, entry);
+    const target = this.poolOf(options.agent, options.requestId);
+    this.targets.set(options.requestId, target);
     const { workflowId, runId } = workflowInfo();
     try {
       await this.signalPool(
+        target,
         requestSlotSignal,
         { requestId: options.requestId, workflowId, runId, agent: options.agent, taskId: options.taskId },
         true,
@@ -113,7 +136,12 @@ export class PoolClient {
       this.pending.delete(options.requestId);
       if (isCancellation(err)) {
         await CancellationScope.nonCancellable(() =>
-          this.signalPool(releaseSlotSignal, { requestId: options.requestId, report: { kind: 'neutral' } }, false),
+          this.signalPool(
+            target,
+            releaseSlotSignal,
+            { requestId: options.requestId, report: { kind: 'neutral' } },
+            false,
+          ),
         );
       }
       throw err;
@@ -133,8 +161,12 @@ export class PoolClient {
 
   /** Give the slot back with the run's report; safe to call twice and from a cancelled scope. */
   async release(release: SlotRelease): Promise<void> {
+    const grant = this.held.get(release.requestId);
     this.held.delete(release.requestId);
-    await CancellationScope.nonCancellable(() => this.signalPool(releaseSlotSignal, release, false));
+    const target =
+      this.targets.get(release.requestId) ??
+      (grant ? this.poolOf(grant.agent, release.requestId) : this.poolWorkflowId);
+    await CancellationScope.nonCancellable(() => this.signalPool(target, releaseSlotSignal, release, false));
   }
 
   /** The grants this workflow holds (to carry across its own continue-as-new). */
@@ -151,8 +183,9 @@ export class PoolClient {
     }
     if (this.held.has(grant.requestId)) return; // a duplicate: the pool resends after its continue-as-new
     log.warn('Unexpected slot grant given back', { requestId: grant.requestId, agent: grant.agent });
+    const target = this.poolOf(grant.agent, grant.requestId);
     await CancellationScope.nonCancellable(() =>
-      this.signalPool(releaseSlotSignal, { requestId: grant.requestId, report: { kind: 'neutral' } }, false),
+      this.signalPool(target, releaseSlotSignal, { requestId: grant.requestId, report: { kind: 'neutral' } }, false),
     );
   }
 
@@ -162,13 +195,23 @@ export class PoolClient {
     if (entry) entry.denial ??= denial;
   }
 
+  /** The pool workflow that serves `choice` (for a grant: its agent, whose shard granted it). */
+  private poolOf(choice: AgentChoice, requestId: string): string {
+    return this.layout ? shardOfRequest(this.layout, choice, requestId).workflowId : this.poolWorkflowId;
+  }
+
   /**
    * Signal the pool. When that fails the pool is not running: with `startIfMissing` start it and try
    * once more; without (a release), there is nothing to give back to a pool that is gone.
    */
-  private async signalPool<T>(def: SignalDefinition<[T]>, arg: T, startIfMissing: boolean): Promise<void> {
+  private async signalPool<T>(
+    poolWorkflowId: string,
+    def: SignalDefinition<[T]>,
+    arg: T,
+    startIfMissing: boolean,
+  ): Promise<void> {
     try {
-      await getExternalWorkflowHandle(this.poolWorkflowId).signal(def, arg);
+      await getExternalWorkflowHandle(poolWorkflowId).signal(def, arg);
       return;
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -176,9 +219,9 @@ export class PoolClient {
         log.warn('Agent pool unreachable; the signal is dropped', { signal: def.name, error: String(err) });
         return;
       }
-      log.info('Agent pool not running; starting it', { poolWorkflowId: this.poolWorkflowId });
+      log.info('Agent pool not running; starting it', { poolWorkflowId });
     }
-    await ensureAgentPool(this.poolWorkflowId);
-    await getExternalWorkflowHandle(this.poolWorkflowId).signal(def, arg);
+    await ensureAgentPool(poolWorkflowId);
+    await getExternalWorkflowHandle(poolWorkflowId).signal(def, arg);
   }
 }

@@ -87,7 +87,10 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
   const info = workflowInfo();
   const entity = new TaskEntity(taskId);
   const { status } = entity;
-  const pool = new PoolClient({ poolWorkflowId: settings.poolWorkflowId });
+  const pool = new PoolClient({
+    poolWorkflowId: settings.poolWorkflowId,
+    ...(settings.poolSharding ? { sharding: settings.poolSharding } : {}),
+  });
 
   // ---- Message handlers (registered before the first await) ------------------------------------
   setHandler(taskStatusQuery, () => status, {

@@ -16,13 +16,15 @@ import { inject } from 'vitest';
 
 export const HISTORIES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'replay', 'histories');
 
-export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+/** Record the latest run of `handle`'s workflow, or with `runId` that run (one that continued as new). */
+export async function recordHistory(handle: WorkflowHandle, name: string, runId?: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
   const { stdout } = await execa(inject('temporalCliPath'), [
     'workflow',
     'show',
     '--workflow-id',
     handle.workflowId,
+    ...(runId ? ['--run-id', runId] : []),
     '--address',
     inject('temporalAddress'),
     '--namespace',

@@ -36,6 +36,7 @@ describe('recorded histories', () => {
         // 184e13a), receiving those signals: the `patched` gate must make today's code ignore them too.
         'task-answer-signal-before-handler',
         'pool-acknowledge-signal-before-handler',
+        'pool-drain-sends-before-continue-as-new',
         'task-rate-limited',
         'task-cancelled',
         'task-failed',

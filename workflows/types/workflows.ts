@@ -15,6 +15,8 @@ import type { AgentRunResult, ExecutionPaths } from './agent-run.js';
 /** Deployment settings a task workflow needs (workflow code cannot read the configuration). */
 export interface TaskSettings {
   poolWorkflowId: string;
+  /** A sharded pool (CLAUDOMATOR_POOL_SHARDS over 1): the agents and shard count; absent: one pool. */
+  poolSharding?: { agents: AgentType[]; shards: number };
   agentTaskQueue: string;
   /** Limit of one agent run when the task sets none. */
   defaultTimeoutMs: number;
