@@ -92,9 +92,10 @@ describe('a task for any agent resumes on the agent that owns its session', () =
     const waiting = await queuedFor(s.client, task.id, 'claude');
     expect(waiting).toContain('to resume its session');
     const free = (await s.client.agentStatuses()).filter((a) => a.agent === 'codex' || a.agent === 'gemini');
+    // Statuses come in the configured agents' order (claude, gemini, codex).
     expect(free.map((a) => [a.agent, a.activeTasks, a.paused])).toEqual([
-      ['codex', 0, false],
       ['gemini', 0, false],
+      ['codex', 0, false],
     ]);
 
     await s.client.resumeAgent('claude');
