@@ -40,6 +40,9 @@ export interface WebhookPayload {
   command?: string;
   channel?: 'primary' | 'escalation';
   reminder?: number;
+  /** A question's deadline under its question policy, and what happens then (fail, cancel, answer). */
+  expiresAt?: string;
+  onExpire?: string;
   taskId?: string;
   executionId?: string;
   storyId?: string;
@@ -153,6 +156,8 @@ export function webhookPayload(input: NotificationInput, webUi: string): Webhook
         storyId: event.storyId,
         projectId: event.projectId,
         question: event.question,
+        expiresAt: event.expiresAt,
+        onExpire: event.onExpire,
       });
     }
     case 'story_needs_fix':
@@ -211,6 +216,7 @@ export function slackText(payload: WebhookPayload): string {
         .map((line) => `> ${line}`)
         .join('\n'),
     );
+  if (payload.expiresAt) lines.push(`Deadline: ${payload.expiresAt} (then: ${payload.onExpire ?? 'fail'})`);
   if (payload.command) lines.push(`${payload.kind === 'task_question' ? 'Answer' : 'Next'}: \`${payload.command}\``);
   lines.push(`Web UI: <${payload.webUiUrl}>`);
   return lines.join('\n');

@@ -11,6 +11,7 @@ import type {
   AgentConfig,
   Execution,
   Question,
+  QuestionTimers,
   RejectedSignal,
   StoryContext,
   StoryState,
@@ -52,6 +53,8 @@ export function createRecordActivities({ store }: { store: Store }) {
       const integrateInto = story && task.kind !== 'validation' ? story.branch : undefined;
       const branch = task.branch ?? (integrateInto ? `${integrateInto}--${task.id}` : `claudomator/${task.id}`);
       const baseBranch = integrateInto ?? project?.defaultBranch;
+      // A task's own policy replaces its project's whole policy, so every stored policy is one that was checked.
+      const questionPolicy = task.questionPolicy ?? project?.questionPolicy;
       return {
         task,
         dependencies: Object.fromEntries(dependencies),
@@ -59,6 +62,7 @@ export function createRecordActivities({ store }: { store: Store }) {
         executions,
         ...(url ? { repository: { url, branch, ...(baseBranch ? { baseBranch } : {}) } } : {}),
         ...(integrateInto ? { integrateInto } : {}),
+        ...(questionPolicy ? { questionPolicy } : {}),
       };
     },
 
@@ -191,6 +195,7 @@ export function createRecordActivities({ store }: { store: Store }) {
         if (result?.summary) await tx.updateTaskSummary(record.taskId, result.summary);
         if (result?.question) {
           await tx.updateTaskQuestion(record.taskId, result.question);
+          if (record.questionTimers) await tx.updateTaskQuestionTimers(record.taskId, record.questionTimers);
           const execution = await tx.getExecution(record.executionId);
           await tx.appendTaskInteraction({
             id: `${record.executionId}:question`,
@@ -212,13 +217,22 @@ export function createRecordActivities({ store }: { store: Store }) {
       });
     },
 
-    /** A human answered: the answer joins the history, the question is cleared, the task queues again. */
-    async recordAnswer(input: { taskId: string; executionId: string; answer: string; by?: string }): Promise<void> {
+    /**
+     * A human answered (or, `isDefault`, the deadline passed and the question policy's default answer
+     * stands in): the answer joins the history, the question and its timers are cleared, the task queues again.
+     */
+    async recordAnswer(input: {
+      taskId: string;
+      executionId: string;
+      answer: string;
+      by?: string;
+      isDefault?: boolean;
+    }): Promise<void> {
       await store.transaction(async (tx) => {
         await tx.appendTaskInteraction({
           id: `${input.executionId}:answer`,
           taskId: input.taskId,
-          kind: 'answer',
+          kind: input.isDefault ? 'default_answer' : 'answer',
           text: input.answer,
           executionId: input.executionId,
           at: new Date().toISOString(),
@@ -226,6 +240,11 @@ export function createRecordActivities({ store }: { store: Store }) {
         await tx.updateTaskQuestion(input.taskId, null);
         await tx.updateTaskState(input.taskId, 'QUEUED');
       });
+    },
+
+    /** The open question's deadline, next reminder and escalation, for `task show` (the workflow has them too). */
+    async recordQuestionTimers(input: { taskId: string; timers: QuestionTimers }): Promise<void> {
+      await store.updateTaskQuestionTimers(input.taskId, input.timers);
     },
 
     /**

@@ -55,7 +55,7 @@ export { loadConfig, type Config } from '../infra/config.js';
 export { diagnose, describeConfig, migrateDatabase, setupTemporal } from './admin.js';
 export type { DoctorCheck, DoctorReport } from './admin.js';
 export type { ProjectSpec, StorySpec } from './specs.js';
-export type { TaskSpec } from './specs.js';
+export type { QuestionPolicySpec, TaskSpec } from './specs.js';
 export type {
   AgentStatus,
   Execution,
@@ -132,6 +132,7 @@ export class ClaudomatorClient {
         ...(project.deployCommand ? { deployCommand: project.deployCommand } : {}),
         ...(project.validation ? { validation: project.validation } : {}),
         ...(project.notify && Object.keys(project.notify).length > 0 ? { notify: project.notify } : {}),
+        ...(project.questionPolicy ? { questionPolicy: project.questionPolicy } : {}),
       });
     });
   }

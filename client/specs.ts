@@ -9,7 +9,8 @@ import ms from 'ms';
 import { z } from 'zod';
 import { NOTIFY_URL_EXPECTED, notifyUrl } from '../infra/config.js';
 import type { SpecIssue } from '../store/errors.js';
-import { AGENT_TYPES } from '../workflows/types.js';
+import { questionPolicyIssues } from '../workflows/question-policy.js';
+import { AGENT_TYPES, QUESTION_EXPIRY_OUTCOMES, type QuestionPolicy } from '../workflows/types.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
@@ -75,6 +76,34 @@ export const agentConfigSpecSchema = z
     }
   });
 
+/**
+ * What happens while a task waits for an answer: durations as text ("30m", "2h") or milliseconds,
+ * checked together (remindAfter < escalateAfter < expireAfter; onExpire with expireAfter; defaultAnswer
+ * with onExpire "answer"). Stored as a `QuestionPolicy` (milliseconds).
+ */
+export const questionPolicySchema = z
+  .object({
+    remindAfter: durationSchema.optional(),
+    escalateAfter: durationSchema.optional(),
+    expireAfter: durationSchema.optional(),
+    onExpire: z.enum(QUESTION_EXPIRY_OUTCOMES).optional(),
+    defaultAnswer: z.string().min(1).optional(),
+  })
+  .strict()
+  .transform((spec, ctx): QuestionPolicy => {
+    const policy: QuestionPolicy = {
+      ...(spec.remindAfter !== undefined ? { remindAfterMs: spec.remindAfter } : {}),
+      ...(spec.escalateAfter !== undefined ? { escalateAfterMs: spec.escalateAfter } : {}),
+      ...(spec.expireAfter !== undefined ? { expireAfterMs: spec.expireAfter } : {}),
+      ...(spec.onExpire !== undefined ? { onExpire: spec.onExpire } : {}),
+      ...(spec.defaultAnswer !== undefined ? { defaultAnswer: spec.defaultAnswer } : {}),
+    };
+    for (const issue of questionPolicyIssues(policy))
+      ctx.addIssue({ code: 'custom', path: [issue.field], message: issue.message });
+    return policy;
+  });
+export type QuestionPolicySpec = z.input<typeof questionPolicySchema>;
+
 export const taskSpecSchema = z
   .object({
     id: idSchema.optional(),
@@ -88,6 +117,8 @@ export const taskSpecSchema = z
     project: idSchema.optional(),
     repositoryUrl: z.string().min(1).optional(),
     branch: branchSchema.optional(),
+    /** Reminders, escalation and a deadline for its questions; replaces the project's policy (`{}`: none). */
+    questionPolicy: questionPolicySchema.optional(),
     /** Submitting the same key twice returns the task of the first submission. */
     idempotencyKey: z.string().min(1).max(200).optional(),
   })
@@ -143,6 +174,8 @@ export const projectSpecSchema = z
     deployCommand: z.string().min(1).optional(),
     validation: validationConfigSchema.optional(),
     notify: notifyConfigSchema.optional(),
+    /** The question policy of the project's tasks (a task's own replaces it). */
+    questionPolicy: questionPolicySchema.optional(),
   })
   .strict();
 export type ProjectSpec = z.input<typeof projectSpecSchema>;

@@ -55,6 +55,7 @@ export function taskSettings(config: Readonly<Config>): TaskSettings {
     defaultTimeoutMs: config.defaultTimeoutMs,
     agentHeartbeatTimeoutMs: config.agentHeartbeatTimeoutMs,
     hostScheduleTimeoutMs: config.hostScheduleTimeoutMs,
+    ...(config.searchAttributes ? {} : { searchAttributes: false }),
   };
 }
 
@@ -169,6 +170,7 @@ async function planTasks(ctx: SdkContext, specs: ParsedTaskSpec[]): Promise<Plan
         ...(projectId ? { projectId } : {}),
         ...(spec.repositoryUrl ? { repositoryUrl: spec.repositoryUrl } : {}),
         ...(spec.branch ? { branch: spec.branch } : {}),
+        ...(spec.questionPolicy ? { questionPolicy: spec.questionPolicy } : {}),
         ...(spec.idempotencyKey ? { idempotencyKey: spec.idempotencyKey } : {}),
       },
     });
@@ -255,7 +257,7 @@ export async function startTaskWorkflow(ctx: SdkContext, task: Task, retry?: { m
     args: [{ taskId: task.id, settings: taskSettings(ctx.config), ...(retry ? { retry } : {}) }],
     staticSummary: truncate(`${task.name} (${task.agent.type})`, 190),
     staticDetails: truncate(`**Instructions**\n\n${task.instructions}`, 19_000),
-    typedSearchAttributes: attributes,
+    ...(ctx.config.searchAttributes ? { typedSearchAttributes: attributes } : {}),
     workflowIdConflictPolicy: 'FAIL',
   });
 }

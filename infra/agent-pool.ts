@@ -69,7 +69,7 @@ export class AgentPoolRejectedError extends Error {
  */
 export function agentPoolInput(
   config: Pick<Config, 'agents' | 'agentSlots' | 'maxConcurrent'> &
-    Partial<Pick<Config, 'poolWorkflowId' | 'poolShards'>>,
+    Partial<Pick<Config, 'poolWorkflowId' | 'poolShards' | 'searchAttributes'>>,
   shardId?: string,
 ): AgentPoolInput {
   const shards = targetShards({ workflowId: config.poolWorkflowId, agents: config.agents, shards: config.poolShards });
@@ -78,7 +78,12 @@ export function agentPoolInput(
   const maxConcurrent = shard ? capShare(config.maxConcurrent, shards.length, shard.index) : config.maxConcurrent;
   const limits: Partial<Record<AgentType, number>> = {};
   for (const agent of agents) limits[agent] = config.agentSlots[agent];
-  return { agents, limits, ...(maxConcurrent !== undefined ? { maxConcurrent } : {}) };
+  return {
+    agents,
+    limits,
+    ...(maxConcurrent !== undefined ? { maxConcurrent } : {}),
+    ...(config.searchAttributes === false ? { searchAttributes: false } : {}),
+  };
 }
 
 export interface EnsureAgentPoolOptions extends PoolTarget {
@@ -123,7 +128,8 @@ export async function ensureAgentPools(
   config: Pick<
     Config,
     'poolWorkflowId' | 'poolShards' | 'agents' | 'agentSlots' | 'maxConcurrent' | 'taskQueue' | 'buildId'
-  >,
+  > &
+    Partial<Pick<Config, 'searchAttributes'>>,
 ): Promise<void> {
   await Promise.all(
     targetShards(poolTarget(config)).map((shard) =>

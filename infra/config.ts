@@ -73,6 +73,8 @@ export const ENV_VARS = {
     'JSON webhook of escalated questions, unless the project sets its own (default: none)',
   CLAUDOMATOR_NOTIFY_ESCALATION_SLACK_URL:
     'Slack-compatible incoming webhook of escalated questions, unless the project sets its own (default: none)',
+  CLAUDOMATOR_SEARCH_ATTRIBUTES:
+    "on (default) or off: off for a Temporal server without claudomator's search attributes (the time-skipping test server); task and pool workflows then set none",
   CLAUDOMATOR_METRICS_PORT: 'Port where a worker serves Prometheus metrics from the Temporal runtime (default: off)',
   CLAUDOMATOR_HEALTH_PORT: 'Port where a worker serves /healthz and /readyz (default: off)',
   CLAUDOMATOR_WORKFLOW_BUNDLE:
@@ -184,6 +186,8 @@ export interface Config {
   uiUrl: string;
   /** The global notification receivers (activities/notify.ts); a project's own replace them one by one. */
   notify: NotifyConfig;
+  /** Task and pool workflows set their search attributes (CLAUDOMATOR_SEARCH_ATTRIBUTES). */
+  searchAttributes: boolean;
   metricsPort: number | undefined;
   healthPort: number | undefined;
   /** A prebuilt workflow bundle to load; undefined: worker/bundle.ts decides. */
@@ -512,6 +516,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
           return url === undefined ? [] : [[field, url]];
         }),
       ),
+    ),
+    searchAttributes: parse('CLAUDOMATOR_SEARCH_ATTRIBUTES', true, 'on or off', (raw) =>
+      raw === 'on' ? true : raw === 'off' ? false : undefined,
     ),
     metricsPort: parse('CLAUDOMATOR_METRICS_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),
     healthPort: parse('CLAUDOMATOR_HEALTH_PORT', undefined as number | undefined, 'a port from 1 to 65535', port),

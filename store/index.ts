@@ -19,6 +19,7 @@ import type {
   Execution,
   Project,
   Question,
+  QuestionTimers,
   RejectedSignal,
   Story,
   StoryState,
@@ -167,6 +168,9 @@ export class Store {
   }
   updateTaskQuestion(id: string, question: Question | null): Promise<void> {
     return tasks.updateTaskQuestion(this.db, id, question);
+  }
+  updateTaskQuestionTimers(id: string, timers: QuestionTimers): Promise<void> {
+    return tasks.updateTaskQuestionTimers(this.db, id, timers);
   }
   updateTaskSummary(id: string, summary: string): Promise<void> {
     return tasks.updateTaskSummary(this.db, id, summary);

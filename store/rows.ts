@@ -15,6 +15,8 @@ import type {
   NotifyConfig,
   Project,
   Question,
+  QuestionPolicy,
+  QuestionTimers,
   Story,
   StoryState,
   Task,
@@ -35,6 +37,8 @@ export interface ProjectRow {
   validation: ValidationConfig | null;
   /** `{webhookUrl?, slackUrl?, escalationWebhookUrl?, escalationSlackUrl?}`; null: the global receivers. */
   notify: NotifyConfig | null;
+  /** `{remindAfterMs?, escalateAfterMs?, expireAfterMs?, onExpire?, defaultAnswer?}`; null: none. */
+  question_policy: QuestionPolicy | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -67,6 +71,10 @@ export interface TaskRow {
   branch: string | null;
   state: TaskState;
   question: Question | null;
+  /** The task's own question policy; null: its project's. */
+  question_policy: QuestionPolicy | null;
+  /** The open question's timers as the workflow last recorded them; null without a question or a policy. */
+  question_timers: QuestionTimers | null;
   summary: string | null;
   error: string | null;
   idempotency_key: string | null;
@@ -135,6 +143,7 @@ export function toProject(row: ProjectRow): Project {
     deployCommand: opt(row.deploy_command),
     validation: opt(row.validation),
     notify: opt(row.notify),
+    questionPolicy: opt(row.question_policy),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   });
@@ -170,6 +179,8 @@ export function toTask(row: TaskRow): Task {
     branch: opt(row.branch),
     state: row.state,
     question: opt(row.question),
+    questionPolicy: opt(row.question_policy),
+    questionTimers: opt(row.question_timers),
     summary: opt(row.summary),
     error: opt(row.error),
     createdAt: row.created_at.toISOString(),

@@ -7,6 +7,8 @@ import { taskStatesLeadingTo } from '../workflows/states.js';
 import type {
   AgentConfig,
   Question,
+  QuestionPolicy,
+  QuestionTimers,
   Task,
   TaskFilter,
   TaskInteraction,
@@ -32,6 +34,8 @@ export interface NewTask {
   projectId?: string;
   repositoryUrl?: string;
   branch?: string;
+  /** Replaces the project's question policy. */
+  questionPolicy?: QuestionPolicy;
   idempotencyKey?: string;
 }
 
@@ -49,9 +53,9 @@ export async function createTask(tx: Db, task: NewTask): Promise<{ task: Task; c
   const { rows } = await tx
     .query<{ id: string }>(
       `insert into tasks (id, name, instructions, agent, timeout_ms, parent_task_id, story_id, project_id,
-                          repository_url, branch, idempotency_key, kind)
+                          repository_url, branch, idempotency_key, kind, question_policy)
        values ($1::text, $2::text, $3::text, $4::jsonb, $5::bigint, $6::text, $7::text, $8::text, $9::text, $10::text,
-               $11::text, $12::text)
+               $11::text, $12::text, $13::jsonb)
        on conflict do nothing returning id`,
       [
         task.id,
@@ -66,6 +70,7 @@ export async function createTask(tx: Db, task: NewTask): Promise<{ task: Task; c
         task.branch ?? null,
         task.idempotencyKey ?? null,
         task.kind ?? 'task',
+        task.questionPolicy ? JSON.stringify(task.questionPolicy) : null,
       ],
     )
     .catch((err: unknown) => rethrowForeignKey(err, task));
@@ -181,9 +186,19 @@ export async function updateTaskState(
   throw new IllegalTransitionError('task', id, current.state, state);
 }
 
-/** Store (or with null, clear) the task's open question. */
+/** Store (or with null, clear) the task's open question; clearing it clears its timers too. */
 export async function updateTaskQuestion(db: Db, id: string, question: Question | null): Promise<void> {
-  await updateTaskColumn(db, id, 'question = $2::jsonb', question === null ? null : JSON.stringify(question));
+  await updateTaskColumn(
+    db,
+    id,
+    'question = $2::jsonb, question_timers = case when $2::jsonb is null then null else question_timers end',
+    question === null ? null : JSON.stringify(question),
+  );
+}
+
+/** Store the open question's timers (deadline, next reminder, escalation) as the workflow computed them. */
+export async function updateTaskQuestionTimers(db: Db, id: string, timers: QuestionTimers): Promise<void> {
+  await updateTaskColumn(db, id, 'question_timers = $2::jsonb', JSON.stringify(timers));
 }
 
 export async function updateTaskSummary(db: Db, id: string, summary: string): Promise<void> {

@@ -30,5 +30,7 @@ export const FailureType = {
   CommandConfig: 'CommandConfig',
   /** A notification receiver refused the notice (HTTP 4xx other than 429): sending it again would not help. */
   NotificationRejected: 'NotificationRejected',
+  /** A question's deadline passed unanswered and its policy fails or cancels the task. */
+  QuestionExpired: 'QuestionExpired',
 } as const;
 export type FailureType = (typeof FailureType)[keyof typeof FailureType];

@@ -227,11 +227,18 @@ export class TaskEntity {
   answer({ answer, by }: { answer: string; by?: string }): { executionId: string } {
     this.answerGiven = { text: answer.trim(), ...(by ? { by } : {}) };
     this.status.question = undefined; // a second answer to the same question is refused by the validator
+    this.status.questionTimers = undefined;
     return { executionId: this.lastExecutionId ?? '' };
   }
 
   get answered(): { text: string; by?: string } | undefined {
     return this.answerGiven;
+  }
+
+  /** The question's deadline passed unanswered: it is closed, so an answer that comes later is refused. */
+  expireQuestion(): void {
+    this.status.question = undefined;
+    this.status.questionTimers = undefined;
   }
 
   /** The state as a waiter compares it (`awaitTaskChange`); undefined until the task's own state is loaded. */

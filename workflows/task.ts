@@ -9,7 +9,9 @@
  * as a subtask), or BLOCKED until its subtasks complete. The state and the rules are the `TaskEntity` (task-state.ts); this file wires its
  * messages and does what it decides. Every state change is written to Postgres by idempotent local
  * activities first, then shown in search attributes and the current details. A question also notifies
- * people (notify.ts), without waiting for them. Nothing polls; crash recovery is Temporal's.
+ * people (notify.ts), without waiting for them; under a question policy (question-policy.ts) the wait
+ * for its answer runs on durable timers that remind, escalate and, at the deadline, fail or cancel the
+ * task or resume the agent with a default answer. Nothing polls; crash recovery is Temporal's.
  *
  * Longer than most files because the task's loop (dependencies, slot, model, run, outcome) reads best
  * as the one function the Web UI's history mirrors; its rules are in TaskEntity.
@@ -58,11 +60,21 @@ import {
 import { FailureType } from './failures.js';
 import { notify as notifyPeople } from './notify.js';
 import { PoolClient, slotDenial } from './pool-client.js';
+import {
+  defaultAnswerText,
+  describeQuestionTimers,
+  expiredError,
+  nextQuestionStep,
+  questionTimers,
+  type QuestionProgress,
+} from './question-policy.js';
 import { deniedSlotError, TaskEntity, toldByHuman } from './task-state.js';
 import { ValidatedSignals } from './validated-signals.js';
 import type {
   AgentRunInput,
   AgentRunResult,
+  NotificationChannel,
+  QuestionPolicy,
   RunReport,
   SlotGrant,
   TaskNeighbours,
@@ -158,10 +170,14 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
   );
 
   // ---- Showing and telling ------------------------------------------------------------------------
+  /** Search attributes, unless the server has none of claudomator's (`settings.searchAttributes: false`). */
+  const setAttributes = (pairs: Parameters<typeof upsertSearchAttributes>[0]): void => {
+    if (settings.searchAttributes !== false) upsertSearchAttributes(pairs);
+  };
   const show = (state: TaskState, waitingFor?: string, extra = ''): void => {
     status.state = state;
     status.waitingFor = waitingFor;
-    upsertSearchAttributes([{ key: TaskStateKey, value: state }]);
+    setAttributes([{ key: TaskStateKey, value: state }]);
     signals.setDetails(`**${state}**${waitingFor ? ` — waiting for ${waitingFor}` : ''}${extra ? `\n\n${extra}` : ''}`);
   };
 
@@ -184,9 +200,33 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
   };
 
   // ---- The task -----------------------------------------------------------------------------------
+  /**
+   * Wait for the answer, performing the policy's reminders and escalation (`perform`) as their durable
+   * timers fire; true when the deadline passed first.
+   */
+  const awaitAnswerOrDeadline = async (
+    policy: QuestionPolicy,
+    progress: QuestionProgress,
+    perform: (step: { kind: 'remind'; reminder: number } | { kind: 'escalate' }) => Promise<void>,
+  ): Promise<boolean> => {
+    const answered = (): boolean => entity.answered !== undefined;
+    for (;;) {
+      const step = nextQuestionStep(policy, progress);
+      if (!step) {
+        await condition(answered);
+        return false;
+      }
+      const wait = step.at - Date.now();
+      if (wait > 0) await condition(answered, wait);
+      if (answered()) return false;
+      if (step.kind === 'expire') return true;
+      await perform(step);
+    }
+  };
+
   const context = await bookkeeping.loadTaskContext(taskId);
   const { task } = context;
-  upsertSearchAttributes([
+  setAttributes([
     { key: TaskStateKey, value: task.state },
     ...(task.storyId ? [{ key: StoryIdKey, value: task.storyId }] : []),
     ...(task.projectId ? [{ key: ProjectIdKey, value: task.projectId }] : []),
@@ -250,7 +290,7 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
       }
       const { agent } = grant;
       status.agent = agent;
-      upsertSearchAttributes([{ key: AgentTypeKey, value: agent }]);
+      setAttributes([{ key: AgentTypeKey, value: agent }]);
 
       // 4. The model: the task's, else the classifier's pick, else the agent's default.
       let model = task.agent.model;
@@ -385,25 +425,74 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         }
         case 'ask': {
           const { question } = verdict;
-          await recordOutcome({ ...recorded, taskState: 'BLOCKED' });
+          // Timers only for a task with a question policy, on code that knows them (histories before it replay as they ran).
+          const policy = context.questionPolicy && patched('question-policy') ? context.questionPolicy : undefined;
+          const progress: QuestionProgress = { askedAt: Date.now(), remindersSent: 0, escalated: false };
+          if (policy) status.questionTimers = questionTimers(policy, progress);
+          // The deadline is written with the question, so whoever reads the question in Postgres reads its timers.
+          await recordOutcome({
+            ...recorded,
+            taskState: 'BLOCKED',
+            ...(status.questionTimers ? { questionTimers: status.questionTimers } : {}),
+          });
           status.question = question;
-          show(
-            'BLOCKED',
-            'an answer',
-            `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`, or here: More Actions → Send an Update (or Send a Signal) \`answer\` with \`{"answer": "<answer>"}\`.`,
-          );
-          if (patched('notify-task-question')) {
-            await notifyPeople({
+          const questionText = `${question.text}${question.options?.length ? `\nOptions: ${question.options.join(' · ')}` : ''}`;
+          const showQuestion = (): void =>
+            show(
+              'BLOCKED',
+              'an answer',
+              `**Question:** ${question.text}${question.options?.length ? `\n\nOptions: ${question.options.join(' · ')}` : ''}` +
+                (status.questionTimers
+                  ? `\n\n${describeQuestionTimers(status.questionTimers, policy?.defaultAnswer)}`
+                  : '') +
+                `\n\nAnswer with \`claudomator task answer ${taskId} "<answer>"\`, or here: More Actions → Send an Update (or Send a Signal) \`answer\` with \`{"answer": "<answer>"}\`.`,
+            );
+          const tell = (channel: NotificationChannel, reminder?: number): Promise<void> =>
+            notifyPeople({
               kind: 'task_question',
               taskId,
               executionId: execution.id,
-              question: `${question.text}${question.options?.length ? `\nOptions: ${question.options.join(' · ')}` : ''}`,
+              question: questionText,
               ...(task.projectId ? { projectId: task.projectId } : {}),
               ...(task.storyId ? { storyId: task.storyId } : {}),
-              channel: 'primary',
+              channel,
+              ...(reminder !== undefined ? { reminder } : {}),
+              ...(status.questionTimers?.expiresAt
+                ? { expiresAt: status.questionTimers.expiresAt, onExpire: status.questionTimers.onExpire }
+                : {}),
             });
+          showQuestion();
+          if (patched('notify-task-question')) await tell('primary');
+          const expired = policy
+            ? await awaitAnswerOrDeadline(policy, progress, async (step) => {
+                if (step.kind === 'remind') {
+                  progress.remindersSent = step.reminder;
+                  await tell('primary', step.reminder);
+                } else {
+                  progress.escalated = true;
+                  await tell('escalation');
+                }
+                status.questionTimers = questionTimers(policy, progress);
+                showQuestion();
+                await bookkeeping.recordQuestionTimers({ taskId, timers: status.questionTimers });
+              })
+            : (await condition(() => entity.answered !== undefined), false);
+          if (expired && policy) {
+            entity.expireQuestion();
+            const onExpire = policy.onExpire ?? 'fail';
+            if (onExpire === 'answer') {
+              // The same session resumes with the default, worded so the agent knows nobody chose it.
+              const text = defaultAnswerText(policy);
+              log.info('Question expired; resuming with the default answer', { taskId, executionId: execution.id });
+              await bookkeeping.recordAnswer({ taskId, executionId: execution.id, answer: text, isDefault: true });
+              entity.resumeWithAnswer(result, agent, text);
+              continue;
+            }
+            const state: TaskState = onExpire === 'cancel' ? 'CANCELLED' : 'FAILED';
+            const error = expiredError(policy);
+            const neighbours = await bookkeeping.recordTaskState({ taskId, state, error, question: null });
+            return await settle(state, neighbours, error, FailureType.QuestionExpired);
           }
-          await condition(() => entity.answered !== undefined);
           const given = entity.answered!;
           await bookkeeping.recordAnswer({
             taskId,

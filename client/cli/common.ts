@@ -1,11 +1,14 @@
 /**
  * What every command shares: exit statuses, connecting a client for one call, turning errors into a
- * message plus the next command, and printing for people (tables, fields) or for scripts (JSON).
+ * message plus the next command, printing for people (tables, fields) or for scripts (JSON), and the
+ * question policy's flags that `task submit` and `project add` share.
  */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import ms from 'ms';
 import { loadConfig } from '../../infra/config.js';
-import type { SpecIssue } from '../specs.js';
+import { formatDuration } from '../../workflows/question-policy.js';
+import type { QuestionPolicy, QuestionTimers } from '../../workflows/types.js';
+import type { QuestionPolicySpec, SpecIssue } from '../specs.js';
 import { ClaudomatorClient, ClaudomatorError, ValidationError } from '../index.js';
 
 /** Exit statuses: documented in `--help`, relied on by scripts. */
@@ -133,4 +136,74 @@ export function parseDuration(raw: string): number {
     throw new InvalidArgumentError('expected a duration such as 90s, 10m or 2h.');
   }
   return millis;
+}
+
+// ---- Question policies (task submit, project add) ----------------------------------------------------
+
+/** The question policy's flags, as `withClient` shows the SDK's field names. */
+export const QUESTION_POLICY_FLAGS: Record<string, string> = {
+  questionPolicy: '--remind-after / --escalate-after / --expire-after / --on-expire / --default-answer',
+  'questionPolicy.remindAfter': '--remind-after',
+  'questionPolicy.escalateAfter': '--escalate-after',
+  'questionPolicy.expireAfter': '--expire-after',
+  'questionPolicy.onExpire': '--on-expire',
+  'questionPolicy.defaultAnswer': '--default-answer',
+};
+
+export interface QuestionPolicyOptions {
+  remindAfter?: string;
+  escalateAfter?: string;
+  expireAfter?: string;
+  onExpire?: string;
+  defaultAnswer?: string;
+}
+
+/** Add the question policy's flags to `command`; `whose` says whose questions they govern. */
+export function questionPolicyOptions(command: Command, whose: string): Command {
+  return command
+    .option(
+      '--remind-after <duration>',
+      `remind about ${whose} open question after this long, and again each time (at least 1m)`,
+    )
+    .option(
+      '--escalate-after <duration>',
+      'notify the escalation receivers once after this long (longer than --remind-after)',
+    )
+    .option('--expire-after <duration>', 'the deadline: after this long the question expires with --on-expire')
+    .option('--on-expire <outcome>', 'at the deadline: fail, cancel, or answer (with --default-answer)')
+    .option('--default-answer <text>', 'with --on-expire answer: what the agent gets, marked as a default');
+}
+
+/** The policy spec from the flags (the SDK checks it); undefined when none is given. */
+export function questionPolicyFromFlags(opts: QuestionPolicyOptions): QuestionPolicySpec | undefined {
+  const spec = {
+    ...(opts.remindAfter !== undefined ? { remindAfter: opts.remindAfter } : {}),
+    ...(opts.escalateAfter !== undefined ? { escalateAfter: opts.escalateAfter } : {}),
+    ...(opts.expireAfter !== undefined ? { expireAfter: opts.expireAfter } : {}),
+    // The SDK refuses an unknown outcome with the list of known ones; the cast only tells the compiler so.
+    ...(opts.onExpire !== undefined ? { onExpire: opts.onExpire as 'fail' } : {}),
+    ...(opts.defaultAnswer !== undefined ? { defaultAnswer: opts.defaultAnswer } : {}),
+  };
+  return Object.keys(spec).length > 0 ? spec : undefined;
+}
+
+/** A policy in one line: "remind every 30m, escalate after 2h, expire after 8h: answer \"…\"". */
+export function describeQuestionPolicy(policy: QuestionPolicy): string {
+  const parts = [
+    policy.remindAfterMs !== undefined && `remind every ${formatDuration(policy.remindAfterMs)}`,
+    policy.escalateAfterMs !== undefined && `escalate after ${formatDuration(policy.escalateAfterMs)}`,
+    policy.expireAfterMs !== undefined &&
+      `expire after ${formatDuration(policy.expireAfterMs)}: ${policy.onExpire ?? 'fail'}` +
+        (policy.onExpire === 'answer' && policy.defaultAnswer ? ` "${policy.defaultAnswer}"` : ''),
+  ].filter((part): part is string => typeof part === 'string');
+  return parts.length > 0 ? parts.join(', ') : 'none (no reminders, no deadline)';
+}
+
+/** An open question's deadline and next steps, for `task show`. */
+export function describeQuestionTimers(timers: QuestionTimers): Array<[string, string | undefined]> {
+  return [
+    ['deadline', timers.expiresAt && `${timers.expiresAt} (then ${timers.onExpire ?? 'fail'})`],
+    ['next reminder', timers.nextReminderAt && `${timers.nextReminderAt} (${timers.remindersSent} sent)`],
+    ['escalation', timers.escalatesAt ?? (timers.escalated ? 'sent' : undefined)],
+  ];
 }

@@ -1,7 +1,19 @@
 /** `claudomator project …`: the repositories stories work on. */
 import type { Command } from 'commander';
 import type { Project } from '../index.js';
-import { out, printFields, printJson, printTable, withClient, type JsonOption } from './common.js';
+import {
+  describeQuestionPolicy,
+  out,
+  printFields,
+  printJson,
+  printTable,
+  QUESTION_POLICY_FLAGS,
+  questionPolicyFromFlags,
+  questionPolicyOptions,
+  withClient,
+  type JsonOption,
+  type QuestionPolicyOptions,
+} from './common.js';
 
 /** Flags as the user typed them, for messages about SDK fields. */
 const PROJECT_FLAGS: Record<string, string> = {
@@ -16,11 +28,12 @@ const PROJECT_FLAGS: Record<string, string> = {
   'notify.slackUrl': '--notify-slack',
   'notify.escalationWebhookUrl': '--escalation-webhook',
   'notify.escalationSlackUrl': '--escalation-slack',
+  ...QUESTION_POLICY_FLAGS,
 };
 
 export function registerProjectCommands(program: Command): void {
   const project = program.command('project').description('Projects: the repositories stories work on.');
-  project
+  const add = project
     .command('add <id>')
     .description('Add a project (or update the one with this id).')
     .requiredOption('--repo <url|path>', 'git URL, local path or bare repository')
@@ -37,7 +50,8 @@ export function registerProjectCommands(program: Command): void {
       "Slack incoming webhook for this project's notifications (instead of the global one)",
     )
     .option('--escalation-webhook <url>', "JSON webhook for this project's escalated questions")
-    .option('--escalation-slack <url>', "Slack incoming webhook for this project's escalated questions")
+    .option('--escalation-slack <url>', "Slack incoming webhook for this project's escalated questions");
+  questionPolicyOptions(add, "a task's")
     .option('--json', 'print JSON')
     .addHelpText(
       'after',
@@ -50,22 +64,26 @@ export function registerProjectCommands(program: Command): void {
         'Notifications (a question, NEEDS_FIX, REVIEW_READY, a drained or quota-paused agent) go to the',
         "project's --notify-* URLs; a receiver it does not set falls back to CLAUDOMATOR_NOTIFY_WEBHOOK_URL",
         'or CLAUDOMATOR_NOTIFY_SLACK_URL (escalations: CLAUDOMATOR_NOTIFY_ESCALATION_*).',
+        '',
+        "The question policy (--remind-after … --default-answer) applies to the project's tasks that set",
+        'none of their own, e.g. --remind-after 30m --escalate-after 2h --expire-after 8h --on-expire fail.',
       ].join('\n'),
     )
     .action(
       async (
         id: string,
-        opts: JsonOption & {
-          repo: string;
-          defaultBranch?: string;
-          deployCmd?: string;
-          validate?: string;
-          validateInstructions?: string;
-          notifyWebhook?: string;
-          notifySlack?: string;
-          escalationWebhook?: string;
-          escalationSlack?: string;
-        },
+        opts: JsonOption &
+          QuestionPolicyOptions & {
+            repo: string;
+            defaultBranch?: string;
+            deployCmd?: string;
+            validate?: string;
+            validateInstructions?: string;
+            notifyWebhook?: string;
+            notifySlack?: string;
+            escalationWebhook?: string;
+            escalationSlack?: string;
+          },
       ) => {
         const added = await withClient(
           (client) =>
@@ -83,6 +101,7 @@ export function registerProjectCommands(program: Command): void {
                   }
                 : {}),
               ...(notify(opts) ? { notify: notify(opts) } : {}),
+              ...(questionPolicyFromFlags(opts) ? { questionPolicy: questionPolicyFromFlags(opts) } : {}),
             }),
           PROJECT_FLAGS,
         );
@@ -148,6 +167,7 @@ export function printProject(p: Project): void {
     ['notify slack', p.notify?.slackUrl && 'set'],
     ['escalation webhook', p.notify?.escalationWebhookUrl && 'set'],
     ['escalation slack', p.notify?.escalationSlackUrl && 'set'],
+    ['question policy', p.questionPolicy && describeQuestionPolicy(p.questionPolicy)],
     ['created', p.createdAt],
     ['updated', p.updatedAt],
   ]);

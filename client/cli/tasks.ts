@@ -9,8 +9,13 @@ import { SETTLED_TASK_STATES, TERMINAL_FAILURE_STATES } from '../../workflows/st
 import { TASK_STATES, type TaskState } from '../../workflows/types.js';
 import { ValidationError, type ClaudomatorClient, type Task, type TaskDetails, type TaskSpec } from '../index.js';
 import {
+  describeQuestionPolicy,
+  describeQuestionTimers,
   EXIT,
   info,
+  QUESTION_POLICY_FLAGS,
+  questionPolicyFromFlags,
+  questionPolicyOptions,
   out,
   parseDuration,
   printFields,
@@ -18,6 +23,7 @@ import {
   printTable,
   withClient,
   type JsonOption,
+  type QuestionPolicyOptions,
 } from './common.js';
 
 /** Flags as the user typed them, for messages about spec fields. */
@@ -37,9 +43,10 @@ const TASK_FLAGS: Record<string, string> = {
   repositoryUrl: '--repo',
   branch: '--branch',
   idempotencyKey: '--idempotency-key',
+  ...QUESTION_POLICY_FLAGS,
 };
 
-interface SubmitOptions extends JsonOption {
+interface SubmitOptions extends JsonOption, QuestionPolicyOptions {
   file?: string;
   id?: string;
   name?: string;
@@ -62,7 +69,7 @@ interface SubmitOptions extends JsonOption {
 export function registerTaskCommands(program: Command): void {
   const task = program.command('task').description('Tasks: one agent run each (with resumes), against a repository.');
 
-  task
+  const submit = task
     .command('submit')
     .description('Submit a task from flags, or tasks from a YAML/JSON spec file (several, with dependencies).')
     .option('-f, --file <path>', 'a spec file: one task, a list, or {tasks: [...]} ("-" reads stdin)')
@@ -80,7 +87,8 @@ export function registerTaskCommands(program: Command): void {
     .option('--project <id>', "the project (default: the story's)")
     .option('--repo <url|path>', "the repository (default: the project's)")
     .option('--branch <branch>', 'the branch it works on (default: its own)')
-    .option('--idempotency-key <key>', 'submitting the same key again returns the same task')
+    .option('--idempotency-key <key>', 'submitting the same key again returns the same task');
+  questionPolicyOptions(submit, "the task's (instead of its project's policy)")
     .option('--wait', 'wait until the task settles or asks a question')
     .option('--json', 'print JSON')
     .action(async (opts: SubmitOptions) => {
@@ -294,6 +302,7 @@ function specFromFlags(opts: SubmitOptions): TaskSpec {
     ...(opts.repo !== undefined ? { repositoryUrl: opts.repo } : {}),
     ...(opts.branch !== undefined ? { branch: opts.branch } : {}),
     ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
+    ...(questionPolicyFromFlags(opts) ? { questionPolicy: questionPolicyFromFlags(opts) } : {}),
   };
 }
 
@@ -357,6 +366,8 @@ export function printTask({ task, executions, interactions }: TaskDetails, url: 
         ? `${task.question.text}${task.question.options?.length ? ` [${task.question.options.join(' / ')}]` : ''}`
         : undefined,
     ],
+    ...(task.questionTimers ? describeQuestionTimers(task.questionTimers) : []),
+    ['question policy', task.questionPolicy && describeQuestionPolicy(task.questionPolicy)],
     ['summary', task.summary],
     ['error', task.error],
     ['Web UI', url],
@@ -364,7 +375,8 @@ export function printTask({ task, executions, interactions }: TaskDetails, url: 
   if (interactions.length > 0) {
     out('');
     out('questions and answers');
-    for (const i of interactions) out(`  ${i.at}  ${i.kind === 'question' ? 'Q' : 'A'}: ${i.text}`);
+    const mark = { question: 'Q', answer: 'A', default_answer: 'A (default, nobody answered by the deadline)' };
+    for (const i of interactions) out(`  ${i.at}  ${mark[i.kind]}: ${i.text}`);
   }
   if (executions.length > 0) {
     out('');

@@ -11,6 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { execa } from 'execa';
 import { inject } from 'vitest';
 
@@ -34,5 +35,17 @@ export async function recordHistory(handle: WorkflowHandle, name: string, runId?
   ]);
   await mkdir(HISTORIES_DIR, { recursive: true });
   const file = { workflowId: handle.workflowId, history: JSON.parse(stdout) as unknown };
+  await writeFile(path.join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(file, null, 1)}\n`);
+}
+
+/**
+ * Record the history as the SDK fetches it, for a server the temporal CLI does not reach (the
+ * time-skipping test server, which each test file starts on a port of its own): the same proto JSON.
+ */
+export async function recordFetchedHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = JSON.parse(historyToJSON(await handle.fetchHistory())) as unknown;
+  await mkdir(HISTORIES_DIR, { recursive: true });
+  const file = { workflowId: handle.workflowId, history };
   await writeFile(path.join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify(file, null, 1)}\n`);
 }

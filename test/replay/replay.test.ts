@@ -31,6 +31,7 @@ describe('recorded histories', () => {
         'task-success',
         'task-question-answer',
         'task-question-notified',
+        'task-question-policy',
         'task-answer-signal',
         // Recorded once from the code before the `answer`/`acknowledgeAgent` signal handlers (commit
         // 184e13a), receiving those signals: the `patched` gate must make today's code ignore them too.

@@ -60,6 +60,42 @@ export interface Question {
   options?: string[];
 }
 
+/** What a question's expiry does: fail the task, cancel it, or resume the agent with the policy's default answer. */
+export const QUESTION_EXPIRY_OUTCOMES = ['fail', 'cancel', 'answer'] as const;
+export type QuestionExpiry = (typeof QUESTION_EXPIRY_OUTCOMES)[number];
+
+/**
+ * What happens while a task waits for an answer (workflows/question-policy.ts): reminders, one
+ * escalation to the escalation receivers, and an expiry. Every duration counts from the question.
+ * A task's policy replaces its project's whole policy; `{}` means no timers at all.
+ */
+export interface QuestionPolicy {
+  /** Remind the primary receivers after this long, and again each time as long passes, until answered. */
+  remindAfterMs?: number;
+  /** Notify the escalation receivers once, after this long. */
+  escalateAfterMs?: number;
+  /** The deadline: after this long the question expires with `onExpire`. */
+  expireAfterMs?: number;
+  /** Required with `expireAfterMs`. */
+  onExpire?: QuestionExpiry;
+  /** For `onExpire: 'answer'`: what the agent is told, marked as a default nobody chose. */
+  defaultAnswer?: string;
+}
+
+/** Where an open question's timers stand (ISO times), as the task workflow shows and records them. */
+export interface QuestionTimers {
+  askedAt: string;
+  /** The deadline; absent: the question never expires. */
+  expiresAt?: string;
+  onExpire?: QuestionExpiry;
+  /** The next reminder, if one is due before the deadline. */
+  nextReminderAt?: string;
+  /** The escalation, while it is still to come. */
+  escalatesAt?: string;
+  remindersSent: number;
+  escalated: boolean;
+}
+
 export interface ChangeStats {
   filesChanged: number;
   insertions: number;
@@ -85,6 +121,10 @@ export interface Task {
   branch?: string;
   state: TaskState;
   question?: Question;
+  /** The task's own question policy (replacing its project's); absent: the project's, if any. */
+  questionPolicy?: QuestionPolicy;
+  /** The open question's deadline and next reminder; absent when there is no question or no policy. */
+  questionTimers?: QuestionTimers;
   summary?: string;
   /** The last error, for tasks that ended badly. */
   error?: string;
@@ -141,6 +181,8 @@ export interface Project {
   validation?: ValidationConfig;
   /** This project's notification receivers; absent ones fall back to the global configuration. */
   notify?: NotifyConfig;
+  /** The question policy of this project's tasks (a task may set its own instead). */
+  questionPolicy?: QuestionPolicy;
   createdAt: string;
   updatedAt: string;
 }
@@ -181,7 +223,8 @@ export interface AgentEvent {
   reason?: string;
 }
 
-export type InteractionKind = 'question' | 'answer';
+/** `default_answer`: no one answered by the deadline; the agent got the question policy's default. */
+export type InteractionKind = 'question' | 'answer' | 'default_answer';
 
 /** One entry of a task's question/answer history. */
 export interface TaskInteraction {

@@ -29,6 +29,10 @@ export interface TaskQuestionNotification {
   channel: NotificationChannel;
   /** Absent: the first notice of the question; n: its n-th reminder (each reminder is its own event). */
   reminder?: number;
+  /** The question's deadline (ISO time) under its question policy, and what happens then. */
+  expiresAt?: string;
+  /** The policy's `onExpire` (domain.ts `QuestionExpiry`; spelled out here because domain.ts imports this file). */
+  onExpire?: 'fail' | 'cancel' | 'answer';
 }
 
 /** A story stopped for a human (NEEDS_FIX) or is ready for review (REVIEW_READY). */

@@ -5,6 +5,8 @@ import type {
   ExecutionStatus,
   Project,
   Question,
+  QuestionPolicy,
+  QuestionTimers,
   Story,
   StoryState,
   Task,
@@ -20,6 +22,11 @@ export interface TaskSettings {
   agentTaskQueue: string;
   /** Limit of one agent run when the task sets none. */
   defaultTimeoutMs: number;
+  /**
+   * False on a Temporal server without claudomator's search attributes (the time-skipping test server):
+   * the workflow then sets none. Absent: true.
+   */
+  searchAttributes?: boolean;
   /** How soon a dead agent host is noticed (the runner heartbeats well within it). */
   agentHeartbeatTimeoutMs: number;
   /** How long a resume waits for the host holding the sandbox before running afresh elsewhere. */
@@ -46,6 +53,8 @@ export interface TaskContext {
   repository?: { url: string; branch: string; baseBranch?: string };
   /** For a story's work and fix tasks: the story branch the task's branch is merged into on success. */
   integrateInto?: string;
+  /** The task's question policy, else its project's; absent: a question waits without timers. */
+  questionPolicy?: QuestionPolicy;
 }
 
 /** How a task's run ended, as the bookkeeping activity records it. */
@@ -57,6 +66,8 @@ export interface TaskOutcomeRecord {
   taskState?: TaskState;
   result?: Omit<AgentRunResult, 'outcome' | 'paths'> & { paths?: ExecutionPaths };
   error?: string;
+  /** With a question under a question policy: its deadline and next reminder, stored with the question. */
+  questionTimers?: QuestionTimers;
 }
 
 /** Who must hear that a task settled: its dependents, its parent and its story. */
@@ -76,6 +87,8 @@ export interface TaskStatus {
   executionId?: string;
   sessionId?: string;
   question?: Question;
+  /** The open question's deadline, next reminder and escalation (its question policy's timers). */
+  questionTimers?: QuestionTimers;
   /** What the task waits for, in words ("a claude slot", "an answer", "dependencies b, c"). */
   waitingFor?: string;
 }
