@@ -158,7 +158,10 @@ export interface QuestionPolicyOptions {
   defaultAnswer?: string;
 }
 
-/** Add the question policy's flags to `command`; `whose` says whose questions they govern. */
+/**
+ * Add the question policy's flags to `command`; `whose` says whose questions they govern. A task's
+ * flags make a policy of its own, which replaces its project's.
+ */
 export function questionPolicyOptions(command: Command, whose: string): Command {
   return command
     .option(

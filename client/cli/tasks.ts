@@ -71,7 +71,9 @@ export function registerTaskCommands(program: Command): void {
 
   const submit = task
     .command('submit')
-    .description('Submit a task from flags, or tasks from a YAML/JSON spec file (several, with dependencies).')
+    .description(
+      "Submit a task from flags, or tasks from a YAML/JSON spec file (several, with dependencies). Question policy flags replace the project's policy.",
+    )
     .option('-f, --file <path>', 'a spec file: one task, a list, or {tasks: [...]} ("-" reads stdin)')
     .option('--id <id>', 'the task id (default: generated)')
     .option('--name <name>', 'a one-line name')
@@ -88,7 +90,7 @@ export function registerTaskCommands(program: Command): void {
     .option('--repo <url|path>', "the repository (default: the project's)")
     .option('--branch <branch>', 'the branch it works on (default: its own)')
     .option('--idempotency-key <key>', 'submitting the same key again returns the same task');
-  questionPolicyOptions(submit, "the task's (instead of its project's policy)")
+  questionPolicyOptions(submit, "the task's")
     .option('--wait', 'wait until the task settles or asks a question')
     .option('--json', 'print JSON')
     .action(async (opts: SubmitOptions) => {
