@@ -12,6 +12,14 @@ import type { QuestionPolicy, QuestionTimers } from './types.js';
 /** Reminders at most once a minute: each one is a notice, and a child workflow in the task's history. */
 export const MIN_REMIND_AFTER_MS = 60_000;
 
+/** Whether `policy` sets any timer: an empty one (a task opting out of its project's) waits like none. */
+export function hasTimers(policy: QuestionPolicy | undefined): policy is QuestionPolicy {
+  return (
+    policy !== undefined &&
+    (policy.remindAfterMs !== undefined || policy.escalateAfterMs !== undefined || policy.expireAfterMs !== undefined)
+  );
+}
+
 /** How far an open question has got: when it was asked, how many reminders went out, whether it escalated. */
 export interface QuestionProgress {
   askedAt: number;

@@ -64,6 +64,7 @@ import {
   defaultAnswerText,
   describeQuestionTimers,
   expiredError,
+  hasTimers,
   nextQuestionStep,
   questionTimers,
   type QuestionProgress,
@@ -426,7 +427,8 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
         case 'ask': {
           const { question } = verdict;
           // Timers only for a task with a question policy, on code that knows them (histories before it replay as they ran).
-          const policy = context.questionPolicy && patched('question-policy') ? context.questionPolicy : undefined;
+          const policy =
+            hasTimers(context.questionPolicy) && patched('question-policy') ? context.questionPolicy : undefined;
           const progress: QuestionProgress = { askedAt: Date.now(), remindersSent: 0, escalated: false };
           if (policy) status.questionTimers = questionTimers(policy, progress);
           // The deadline is written with the question, so whoever reads the question in Postgres reads its timers.

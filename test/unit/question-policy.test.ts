@@ -16,6 +16,7 @@ import {
   describeQuestionTimers,
   expiredError,
   formatDuration,
+  hasTimers,
   nextQuestionStep,
   questionPolicyIssues,
   questionTimers,
@@ -86,6 +87,7 @@ describe('the next step of an open question', () => {
     ]);
     expect(nextQuestionStep({}, { askedAt: ASKED, remindersSent: 0, escalated: false })).toBeUndefined();
     expect(summary(stepsOf({ escalateAfterMs: HOUR }))).toEqual(['escalate +1h']);
+    expect([hasTimers(undefined), hasTimers({}), hasTimers({ escalateAfterMs: HOUR })]).toEqual([false, false, true]);
   });
 
   it('resumes where a replayed wait left off: the steps already taken are not due again', () => {

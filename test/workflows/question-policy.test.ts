@@ -15,7 +15,7 @@ import { taskStatusQuery, taskWorkflowId } from '../../workflows/definitions.js'
 import { FailureType } from '../../workflows/failures.js';
 import { SETTLED_TASK_STATES } from '../../workflows/states.js';
 import type { Task } from '../../workflows/types.js';
-import { readCalls, waitFor } from '../helpers/fake-agent.js';
+import { makeBareRepo, readCalls, tempDir, waitFor } from '../helpers/fake-agent.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
 import { recordFetchedHistory } from '../helpers/histories.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -31,17 +31,22 @@ const db = useTestDatabase();
 let env: TestWorkflowEnvironment;
 let receiver: Receiver;
 let stack: TestStack | undefined;
+const scratch = tempDir('question-policy-tests');
 
 beforeAll(async () => {
   [env, receiver] = await Promise.all([timeSkippingEnv(), startReceiver()]);
 });
+/** Task workflows a test started: ended after it, so no timer of theirs fires into a later test's clock. */
+const started: string[] = [];
 afterEach(async () => {
+  await Promise.allSettled(started.splice(0).map((id) => handle(id).terminate('test over')));
   await stack?.stop();
   stack = undefined;
 });
 afterAll(async () => {
   await env?.teardown();
   await receiver?.close();
+  scratch.remove();
 });
 
 /** A stack on the time-skipping server whose primary and escalation webhooks are paths on the receiver. */
@@ -60,14 +65,23 @@ async function policyStack(label: string): Promise<{ s: TestStack; hook: string;
   return { s, hook, escalation };
 }
 
-/** Submit a task that asks a question (then succeeds once answered) under `policy`; returns it BLOCKED. */
-async function blockedTask(s: TestStack, policy: QuestionPolicySpec): Promise<Task> {
+/**
+ * Submit a task that asks a question (then succeeds once answered) under `policy` (none: its
+ * project's); returns it BLOCKED.
+ */
+async function blockedTask(
+  s: TestStack,
+  policy: QuestionPolicySpec | undefined,
+  extra: { project?: string; suffix?: string } = {},
+): Promise<Task> {
   const [task] = await s.client.submitTasks({
-    id: `${s.name}-ask`,
+    id: `${s.name}-${extra.suffix ?? 'ask'}`,
     name: 'ask',
     instructions: 'Ask first [scenario:question,success]',
-    questionPolicy: policy,
+    ...(policy ? { questionPolicy: policy } : {}),
+    ...(extra.project ? { project: extra.project } : {}),
   });
+  started.push(task!.id);
   const blocked = await s.client.waitForTask(task!.id, { timeoutMs: 60_000 });
   expect(blocked.state).toBe('BLOCKED');
   return blocked;
@@ -196,15 +210,34 @@ describe('question policies (time-skipping server)', () => {
     await expect(s.client.answerQuestion(task.id, 'too late')).rejects.toThrow(ConflictError);
   });
 
-  it('expires with onExpire cancel: the task CANCELLED', async () => {
-    const { s } = await policyStack('cancel');
+  it("expires with onExpire cancel from the project's policy: the task CANCELLED; a task's own empty policy has no timers", async () => {
+    const { s, hook } = await policyStack('cancel');
     stack = s;
-    const task = await blockedTask(s, { remindAfter: '20m', expireAfter: '1h', onExpire: 'cancel' });
+    await s.client.addProject({
+      id: s.name,
+      remoteUrl: makeBareRepo(`${scratch.dir}/${s.name}`),
+      questionPolicy: { remindAfter: '20m', expireAfter: '1h', onExpire: 'cancel' },
+    });
+    const task = await blockedTask(s, undefined, { project: s.name });
+    const optedOut = await blockedTask(s, {}, { project: s.name, suffix: 'own' });
+    expect(task.questionTimers).toMatchObject({ onExpire: 'cancel' });
+    expect(optedOut.questionTimers).toBeUndefined();
     await noticesSent(task.id, 1);
+    await noticesSent(optedOut.id, 1);
+    // The notice says when the question expires, and what happens then.
+    expect(bodies(hook).find((b) => b.taskId === task.id)).toMatchObject({
+      expiresAt: task.questionTimers!.expiresAt,
+      onExpire: 'cancel',
+    });
+
     await env.sleep(HOUR);
     const cancelled = await s.client.waitForTask(task.id, { until: SETTLED, timeoutMs: 60_000 });
     expect(cancelled.state).toBe('CANCELLED');
     expect(cancelled.error).toBe('the question expired: nobody answered within 1h (question policy onExpire: cancel)');
+    // Reminders at +20m and +40m; none for the task that opted out, which still waits.
+    await noticesSent(task.id, 3);
+    expect((await s.client.getTask(optedOut.id)).task.state).toBe('BLOCKED');
+    expect(await db.current.store.listNotifications({ keyPrefix: `task-${optedOut.id}.` })).toHaveLength(1);
   });
 
   it('expires with onExpire answer: the same session resumes with the default, marked as one, and the task is READY', async () => {
