@@ -39,7 +39,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import { agentRunOptions, BOOKKEEPING, CLASSIFIER, GIT, publishOptions } from './activity-options.js';
-import { toError } from './assert.js';
+import { assertNever, toError } from './assert.js';
 import {
   AgentTypeKey,
   answerSignal,
@@ -465,35 +465,43 @@ export async function taskWorkflow(input: TaskWorkflowInput): Promise<TaskResult
             });
           showQuestion();
           if (patched('notify-task-question')) await tell('primary');
-          const expired = policy
-            ? await awaitAnswerOrDeadline(policy, progress, async (step) => {
-                if (step.kind === 'remind') {
-                  progress.remindersSent = step.reminder;
-                  await tell('primary', step.reminder);
-                } else {
-                  progress.escalated = true;
-                  await tell('escalation');
+          if (!policy) await condition(() => entity.answered !== undefined);
+          else {
+            const expired = await awaitAnswerOrDeadline(policy, progress, async (step) => {
+              if (step.kind === 'remind') {
+                progress.remindersSent = step.reminder;
+                await tell('primary', step.reminder);
+              } else {
+                progress.escalated = true;
+                await tell('escalation');
+              }
+              status.questionTimers = questionTimers(policy, progress);
+              showQuestion();
+              await bookkeeping.recordQuestionTimers({ taskId, timers: status.questionTimers });
+            });
+            if (expired) {
+              entity.expireQuestion();
+              const onExpire = policy.onExpire ?? 'fail';
+              switch (onExpire) {
+                case 'answer': {
+                  // The same session resumes with the default, worded so the agent knows nobody chose it.
+                  const text = defaultAnswerText(policy);
+                  log.info('Question expired; resuming with the default answer', { taskId, executionId: execution.id });
+                  await bookkeeping.recordAnswer({ taskId, executionId: execution.id, answer: text, isDefault: true });
+                  entity.resumeWithAnswer(result, agent, text);
+                  continue;
                 }
-                status.questionTimers = questionTimers(policy, progress);
-                showQuestion();
-                await bookkeeping.recordQuestionTimers({ taskId, timers: status.questionTimers });
-              })
-            : (await condition(() => entity.answered !== undefined), false);
-          if (expired && policy) {
-            entity.expireQuestion();
-            const onExpire = policy.onExpire ?? 'fail';
-            if (onExpire === 'answer') {
-              // The same session resumes with the default, worded so the agent knows nobody chose it.
-              const text = defaultAnswerText(policy);
-              log.info('Question expired; resuming with the default answer', { taskId, executionId: execution.id });
-              await bookkeeping.recordAnswer({ taskId, executionId: execution.id, answer: text, isDefault: true });
-              entity.resumeWithAnswer(result, agent, text);
-              continue;
+                case 'fail':
+                case 'cancel': {
+                  const state: TaskState = onExpire === 'cancel' ? 'CANCELLED' : 'FAILED';
+                  const error = expiredError(policy);
+                  const neighbours = await bookkeeping.recordTaskState({ taskId, state, error, question: null });
+                  return await settle(state, neighbours, error, FailureType.QuestionExpired);
+                }
+                default:
+                  return assertNever(onExpire);
+              }
             }
-            const state: TaskState = onExpire === 'cancel' ? 'CANCELLED' : 'FAILED';
-            const error = expiredError(policy);
-            const neighbours = await bookkeeping.recordTaskState({ taskId, state, error, question: null });
-            return await settle(state, neighbours, error, FailureType.QuestionExpired);
           }
           const given = entity.answered!;
           await bookkeeping.recordAnswer({
