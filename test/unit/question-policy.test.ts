@@ -1,9 +1,11 @@
 /**
  * Question policies without a server: which timer comes next (reminders repeating, the escalation once,
- * the expiry ending it), how the timers read, what the agent is told on a default answer, and the
- * checks a spec goes through before anything is stored.
+ * the expiry ending it), how the timers read, what the agent is told on a default answer, the checks
+ * a spec goes through before anything is stored, the CLI flags, and the notices' deadline.
  */
 import { describe, expect, it } from 'vitest';
+import { slackText, webhookPayload } from '../../activities/notify.js';
+import { describeQuestionPolicy, questionPolicyFromFlags } from '../../client/cli/common.js';
 import {
   parseSpec,
   projectSpecSchema,
@@ -236,5 +238,52 @@ describe('checking a policy', () => {
     ).toThrow(
       /questionPolicy\.expireAfter: must be longer than remindAfter \(3h\)[\s\S]*questionPolicy\.onExpire: is required/,
     );
+  });
+});
+
+describe('notices of a question with a deadline', () => {
+  it('carry the deadline and its outcome in the JSON and say them in Slack', () => {
+    const payload = webhookPayload(
+      {
+        event: {
+          kind: 'task_question',
+          taskId: 't1',
+          executionId: 'e1',
+          question: 'Which database?',
+          channel: 'primary',
+          reminder: 2,
+          expiresAt: '2026-12-05T18:00:00.000Z',
+          onExpire: 'answer',
+        },
+        key: 'task-t1.question.e1.primary.reminder-2',
+        workflowId: 'task-t1',
+      },
+      'http://ui/task-t1',
+    );
+    expect(payload).toMatchObject({ reminder: 2, expiresAt: '2026-12-05T18:00:00.000Z', onExpire: 'answer' });
+    expect(slackText(payload).split('\n')).toEqual([
+      '*claudomator:* Reminder 2: task t1 is blocked on a question',
+      '> Which database?',
+      'Deadline: 2026-12-05T18:00:00.000Z (then: answer)',
+      'Answer: `claudomator task answer t1 "<answer>"`',
+      'Web UI: <http://ui/task-t1>',
+    ]);
+  });
+});
+
+describe('the CLI flags', () => {
+  it('make a spec the SDK checks, and a policy reads back in one line', () => {
+    expect(questionPolicyFromFlags({})).toBeUndefined();
+    const spec = questionPolicyFromFlags({
+      remindAfter: '30m',
+      expireAfter: '8h',
+      onExpire: 'answer',
+      defaultAnswer: 'go',
+    });
+    expect(spec).toEqual({ remindAfter: '30m', expireAfter: '8h', onExpire: 'answer', defaultAnswer: 'go' });
+    expect(describeQuestionPolicy(parseSpec(questionPolicySchema, spec, 'policy'))).toBe(
+      'remind every 30m, expire after 8h: answer "go"',
+    );
+    expect(describeQuestionPolicy({})).toBe('none (no reminders, no deadline)');
   });
 });
