@@ -7,8 +7,8 @@
  * The model, per agent: a slot limit, the holders, a consecutive-failure counter, a drain flag, a
  * rate-limit pause (until a time, on a durable timer in the workflow) and an operator pause; across
  * agents, an optional global cap on the slots held at once. Waiting requests form one FIFO across
- * agents; after every change the FIFO is scanned in order and each request that can be served now (a
- * free slot of its agent and room under the global cap) is granted, so a request is never overtaken by
+ * agents; after every change each request that can be served now (a free slot of its agent and room
+ * under the global cap) is granted, in FIFO order, so a request is never overtaken by
  * a later one that competes for the same agent, and a request for a busy agent never blocks one for a
  * free agent.
  *
@@ -169,17 +169,16 @@ export class AgentPool {
       }
     }
     this.snapshotLimitBytes = options.snapshotLimitBytes;
-    const carried = state;
-    for (const h of carried?.holders ?? []) this.addHolder({ ...h });
-    for (const w of carried?.waiters ?? []) this.addWaiter({ ...w });
-    this.released = [...(carried?.released ?? [])];
+    for (const h of state?.holders ?? []) this.addHolder({ ...h });
+    for (const w of state?.waiters ?? []) this.addWaiter({ ...w });
+    this.released = [...(state?.released ?? [])];
     this.releasedSet = new Set(this.released);
     for (const id of this.released) this.carriedBytes += jsonBytes(id) + 1;
-    this.outbox = (carried?.outbox ?? []).map((m) => ({ ...m }));
+    this.outbox = (state?.outbox ?? []).map((m) => ({ ...m }));
     for (const m of this.outbox) this.carriedBytes += jsonBytes(m) + 1;
-    this.events = (carried?.pendingEvents ?? []).map((e) => ({ ...e }));
+    this.events = (state?.pendingEvents ?? []).map((e) => ({ ...e }));
     for (const e of this.events) this.carriedBytes += jsonBytes(e) + 1;
-    this.stats = { granted: 0, denied: 0, reclaimed: 0, ...carried?.stats };
+    this.stats = { granted: 0, denied: 0, reclaimed: 0, ...state?.stats };
     // A limit raised by a restart's configuration, or pauses that ended while nobody looked.
     this.dispatch();
   }

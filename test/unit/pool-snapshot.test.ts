@@ -232,6 +232,28 @@ describe('the indexed pool', () => {
     expect(pool.waiting().map((w) => w.requestId)).toEqual(reference.waiters.map((w) => w.requestId));
   });
 
+  it('moves a repeated request to the run that repeated it in every index', () => {
+    const { pool, sent } = newPool({ limits: { claude: 1 } });
+    pool.request({ requestId: 'h', workflowId: 'task-h', runId: 'r1', agent: 'claude' });
+    pool.request({ requestId: 'w', workflowId: 'task-w', runId: 'r1', agent: 'claude' });
+    pool.request({ requestId: 'w', workflowId: 'task-w', runId: 'r2', agent: 'claude' });
+    expect(pool.reclaim([{ workflowId: 'task-w', runId: 'r1' }])).toBe(0);
+    expect(pool.participants()).toEqual([
+      { workflowId: 'task-h', runId: 'r1' },
+      { workflowId: 'task-w', runId: 'r2' },
+    ]);
+    expect(pool.leakCheckRequested).toBe(false);
+    pool.request({ requestId: 'x', workflowId: 'task-w', runId: 'r3', agent: 'claude' });
+    expect(pool.leakCheckRequested).toBe(true);
+    expect(pool.reclaim([{ workflowId: 'task-w', runId: 'r2' }])).toBe(1);
+    expect(pool.waiting().map((w) => w.requestId)).toEqual(['x']);
+    sent();
+    pool.release({ requestId: 'h', report: { kind: 'success' } });
+    expect(sent()).toEqual([{ kind: 'grant', workflowId: 'task-w', grant: { requestId: 'x', agent: 'claude' } }]);
+    expect(pool.requesterUnreachable('task-w')).toBe(1);
+    expect(pool.poolStatus()).toMatchObject({ running: 0, waiting: 0 });
+  });
+
   it('handles each signal without scanning the waiters: 20,000 waiting, 20,000 more signals in well under a second each', () => {
     const { pool, sent } = newPool({ limits: { claude: 1, gemini: 1 } });
     for (let i = 0; i < 20_000; i++) pool.request(taskRequest(i, 'claude'));
