@@ -480,7 +480,8 @@ const PAYLOAD_LIMIT = 2 * 1024 * 1024;
 /**
  * What continue-as-new carries per slot holder: the pool's own model (agent-pool-state.ts) with every
  * agent at its highest limit, every slot held by a task-shaped requester, and a full memory of
- * released request ids; the JSON the snapshot becomes, minus the same pool with no holders.
+ * released request ids; the JSON the compact snapshot becomes (what runs with the
+ * `pool-compact-snapshot` patch carry), minus the same pool with no holders.
  */
 function snapshotBytes(): { holders: number; bytes: number; perHolder: number } {
   const fill = (holders: number): number => {
@@ -506,7 +507,7 @@ function snapshotBytes(): { holders: number; bytes: number; perHolder: number } 
     for (let i = 0; i < RELEASED_MEMORY; i++) pool.release({ requestId: request(i), report: { kind: 'success' } });
     for (let i = 0; i < holders; i++) request(RELEASED_MEMORY + i);
     for (const { id } of pool.takeMessages()) pool.delivered(id);
-    return Buffer.byteLength(JSON.stringify(pool.snapshot()));
+    return Buffer.byteLength(JSON.stringify(pool.compactSnapshot()));
   };
   const holders = AGENT_TYPES.length * MAX_AGENT_LIMIT;
   const bytes = fill(holders);

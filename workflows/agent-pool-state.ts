@@ -7,8 +7,8 @@
  * The model, per agent: a slot limit, the holders, a consecutive-failure counter, a drain flag, a
  * rate-limit pause (until a time, on a durable timer in the workflow) and an operator pause; across
  * agents, an optional global cap on the slots held at once. Waiting requests form one FIFO across
- * agents; after every change the FIFO is scanned in order and each request that can be served now (a
- * free slot of its agent and room under the global cap) is granted, so a request is never overtaken by
+ * agents; after every change each request that can be served now (a free slot of its agent and room
+ * under the global cap) is granted, in FIFO order, so a request is never overtaken by
  * a later one that competes for the same agent, and a request for a busy agent never blocks one for a
  * free agent.
  *
@@ -38,6 +38,14 @@ import type {
   SlotWaiter,
   WorkflowRef,
 } from './types.js';
+import {
+  compactHolder,
+  compactSnapshot,
+  compactWaiter,
+  expandSnapshot,
+  jsonBytes,
+  type CompactPoolSnapshot,
+} from './pool-snapshot.js';
 
 /** Consecutive failed runs that drain an agent. */
 export const DRAIN_AFTER_FAILURES = 2;
@@ -52,6 +60,11 @@ export const RELEASED_MEMORY = 1000;
 /** Unrecorded agent events kept while Postgres is unreachable; the oldest go first beyond this. */
 export const MAX_PENDING_EVENTS = 1000;
 const MAX_TEXT = 500;
+/**
+ * What the snapshot carries besides holders, waiters, released ids, messages and events (agents,
+ * counters, field names), at most: the size guard adds it to what it counts.
+ */
+const SNAPSHOT_OVERHEAD_BYTES = 16_384;
 
 /** A rejected operator input: the update's validator throws it and the caller sees its message. */
 export class PoolInputError extends Error {
@@ -70,8 +83,13 @@ export interface AgentPoolOptions {
   limits?: Partial<Record<AgentType, number>>;
   /** Slots held at once across all agents; undefined: no global cap. */
   maxConcurrent?: number;
-  /** The previous run's state: its agents, limits, global cap and pauses win over the options. */
-  state?: AgentPoolSnapshot;
+  /** The previous run's state, in either shape: its agents, limits, global cap and pauses win over the options. */
+  state?: AgentPoolSnapshot | CompactPoolSnapshot;
+  /**
+   * The most bytes the compact snapshot may take: a new request that would take it past this is denied
+   * (the payload carrying it across continue-as-new must stay under Temporal's 2 MB). Undefined: no guard.
+   */
+  snapshotLimitBytes?: number;
   /** Epoch milliseconds; the workflow passes `Date.now` (deterministic in the sandbox). */
   clock: () => number;
   /** Prefix of agent event ids (the workflow passes `<workflowId>:<runId>`), so ids are unique and replay-stable. */
@@ -79,10 +97,33 @@ export interface AgentPoolOptions {
   logger?: PoolLogger;
 }
 
+/**
+ * Holders and waiters are kept in maps indexed the ways the signals look them up, so that handling a
+ * request, a release or a grant costs the same with ten waiters or ten thousand: by request id, by
+ * agent, by what was asked for, and by workflow id and run.
+ */
 export class AgentPool {
   private readonly agents = new Map<string, PoolAgentState>();
-  private readonly holders: SlotHolder[];
-  private readonly waiters: SlotWaiter[];
+  /** Holders by request id, in grant order. */
+  private readonly holders = new Map<string, SlotHolder>();
+  /** Each agent's holders by request id, in grant order. */
+  private readonly heldBy = new Map<string, Map<string, SlotHolder>>();
+  /** The FIFO: waiters by request id, in arrival order. */
+  private readonly waiters = new Map<string, SlotWaiter>();
+  /** The FIFO split by what was asked for (an agent, or `any`), each part in arrival order. */
+  private readonly queues = new Map<string, Map<string, SlotWaiter>>();
+  /** Arrival order of waiters and grant order of holders, by request id: dispatch compares queue heads by it. */
+  private readonly order = new Map<string, number>();
+  private nextOrder = 0;
+  /** Holders and waiters by workflow id, then request id. */
+  private readonly byWorkflow = new Map<string, Map<string, SlotHolder | SlotWaiter>>();
+  /** Per workflow id, how many of its holders and waiters each run has (`''`: no run id given). */
+  private readonly runsOf = new Map<string, Map<string, number>>();
+  /** Each holder's and waiter's size in the compact snapshot, by request id. */
+  private readonly entryBytes = new Map<string, number>();
+  /** The compact snapshot's size as the guard counts it: holders, waiters, released ids, messages, events. */
+  private carriedBytes = 0;
+  private readonly snapshotLimitBytes: number | undefined;
   private readonly released: string[];
   private readonly releasedSet: Set<string>;
   private readonly outbox: PoolMessage[];
@@ -111,7 +152,7 @@ export class AgentPool {
     this.log = options.logger ?? silent;
     checkPoolInput(options.agents, options.limits, options.maxConcurrent);
 
-    const state = options.state;
+    const state = options.state === undefined ? undefined : expandSnapshot(options.state);
     // A snapshot from before the global cap has no such field: the input's cap applies then.
     this.maxConcurrent =
       state !== undefined && 'maxConcurrent' in state ? (state.maxConcurrent ?? undefined) : options.maxConcurrent;
@@ -127,12 +168,16 @@ export class AgentPool {
         });
       }
     }
-    this.holders = (state?.holders ?? []).map((h) => ({ ...h }));
-    this.waiters = (state?.waiters ?? []).map((w) => ({ ...w }));
+    this.snapshotLimitBytes = options.snapshotLimitBytes;
+    for (const h of state?.holders ?? []) this.addHolder({ ...h });
+    for (const w of state?.waiters ?? []) this.addWaiter({ ...w });
     this.released = [...(state?.released ?? [])];
     this.releasedSet = new Set(this.released);
+    for (const id of this.released) this.carriedBytes += jsonBytes(id) + 1;
     this.outbox = (state?.outbox ?? []).map((m) => ({ ...m }));
+    for (const m of this.outbox) this.carriedBytes += jsonBytes(m) + 1;
     this.events = (state?.pendingEvents ?? []).map((e) => ({ ...e }));
+    for (const e of this.events) this.carriedBytes += jsonBytes(e) + 1;
     this.stats = { granted: 0, denied: 0, reclaimed: 0, ...state?.stats };
     // A limit raised by a restart's configuration, or pauses that ended while nobody looked.
     this.dispatch();
@@ -150,18 +195,16 @@ export class AgentPool {
     const runId = nonEmptyString(request.runId) ? request.runId : undefined;
     const taskId = nonEmptyString(request.taskId) ? request.taskId : undefined;
 
-    const holder = this.holders.find((h) => h.requestId === requestId);
+    const holder = this.holders.get(requestId);
     if (holder) {
       // The grant may not have reached this run (a new run of the same workflow asks again): send it again.
-      holder.workflowId = workflowId;
-      holder.runId = runId;
+      this.moveTo(holder, workflowId, runId);
       this.send({ kind: 'grant', workflowId, grant: { requestId, agent: holder.agent } });
       return;
     }
-    const waiter = this.waiters.find((w) => w.requestId === requestId);
+    const waiter = this.waiters.get(requestId);
     if (waiter) {
-      waiter.workflowId = workflowId;
-      waiter.runId = runId;
+      this.moveTo(waiter, workflowId, runId);
       return;
     }
     if (this.releasedSet.has(requestId)) {
@@ -181,11 +224,27 @@ export class AgentPool {
       );
       return;
     }
-    if (runId && [...this.holders, ...this.waiters].some((p) => p.workflowId === workflowId && p.runId !== runId)) {
+    const runs = this.runsOf.get(workflowId);
+    if (runId && runs !== undefined && (runs.size > 1 || !runs.has(runId))) {
       // An earlier run of this workflow still holds or waits: it probably closed without releasing.
       this.leakCheckRequested = true;
     }
-    this.waiters.push({ requestId, workflowId, runId, taskId, agent, requestedAt: this.nowIso() });
+    const newWaiter: SlotWaiter = { requestId, workflowId, runId, taskId, agent, requestedAt: this.nowIso() };
+    const limit = this.snapshotLimitBytes;
+    if (
+      limit !== undefined &&
+      this.carriedBytes + SNAPSHOT_OVERHEAD_BYTES + jsonBytes(compactWaiter(newWaiter)) > limit
+    ) {
+      this.deny(
+        workflowId,
+        requestId,
+        `the agent pool is full: ${this.waiters.size} requests wait and ${this.holders.size} hold a slot, and one more ` +
+          `would take the state it carries across continue-as-new past ${limit} bytes (Temporal refuses a payload ` +
+          `over 2 MB); raise CLAUDOMATOR_POOL_SHARDS to split the pool by agent type, or submit fewer tasks at once`,
+      );
+      return;
+    }
+    this.addWaiter(newWaiter);
     this.changed();
     this.dispatch();
   }
@@ -200,19 +259,19 @@ export class AgentPool {
       return;
     }
     const { requestId } = release;
-    const holderIndex = this.holders.findIndex((h) => h.requestId === requestId);
-    if (holderIndex >= 0) {
-      const [holder] = this.holders.splice(holderIndex, 1) as [SlotHolder];
+    const holder = this.holders.get(requestId);
+    if (holder) {
+      this.removeHolder(holder);
       this.rememberReleased(requestId);
       this.applyReport(holder.agent, release.report);
       this.changed();
       this.dispatch();
       return;
     }
-    const waiterIndex = this.waiters.findIndex((w) => w.requestId === requestId);
-    if (waiterIndex >= 0) {
+    const waiter = this.waiters.get(requestId);
+    if (waiter) {
       // A withdrawal: the agent never ran for this request, so the report (if any) says nothing about it.
-      this.waiters.splice(waiterIndex, 1);
+      this.removeWaiter(waiter);
       this.rememberReleased(requestId);
       this.changed();
       this.dispatch();
@@ -223,14 +282,18 @@ export class AgentPool {
 
   /** The leak check found these runs closed: take their slots back and drop their requests. */
   reclaim(closed: readonly WorkflowRef[]): number {
-    const matches = (p: { workflowId: string; runId?: string }): boolean =>
-      closed.some((c) => c.workflowId === p.workflowId && (c.runId === undefined || c.runId === p.runId));
-    return this.drop(matches, 'closed without releasing');
+    const matched = new Set<SlotHolder | SlotWaiter>();
+    for (const c of closed) {
+      for (const p of this.byWorkflow.get(c.workflowId)?.values() ?? []) {
+        if (c.runId === undefined || c.runId === p.runId) matched.add(p);
+      }
+    }
+    return this.drop(matched, 'closed without releasing');
   }
 
   /** Delivering a grant or denial to `workflowId` failed: no run of it is open, so everything it held or asked is dropped. */
   requesterUnreachable(workflowId: string): number {
-    return this.drop((p) => p.workflowId === workflowId, 'unreachable');
+    return this.drop(new Set(this.byWorkflow.get(workflowId)?.values()), 'unreachable');
   }
 
   // ---- Operator updates: validators (throw PoolInputError) and handlers -------------------------
@@ -410,7 +473,10 @@ export class AgentPool {
 
   /** A taken message was delivered (or its requester was found gone): forget it. */
   delivered(id: number): void {
+    const message = this.inFlight.get(id);
+    if (message === undefined) return;
     this.inFlight.delete(id);
+    this.carriedBytes -= jsonBytes(message) + 1;
   }
 
   hasEvents(): boolean {
@@ -424,18 +490,20 @@ export class AgentPool {
 
   recorded(id: string): void {
     const index = this.events.findIndex((e) => e.id === id);
-    if (index >= 0) this.events.splice(index, 1);
+    if (index < 0) return;
+    const [event] = this.events.splice(index, 1);
+    this.carriedBytes -= jsonBytes(event) + 1;
   }
 
   hasParticipants(): boolean {
-    return this.holders.length > 0 || this.waiters.length > 0;
+    return this.holders.size > 0 || this.waiters.size > 0;
   }
 
   /** Every run that holds or waits for a slot, once each: what the leak check asks about. */
   participants(): WorkflowRef[] {
     const seen = new Set<string>();
     const refs: WorkflowRef[] = [];
-    for (const p of [...this.holders, ...this.waiters]) {
+    for (const p of [...this.holders.values(), ...this.waiters.values()]) {
       const key = `${p.workflowId}\u0000${p.runId ?? ''}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -451,18 +519,18 @@ export class AgentPool {
   poolStatus(): PoolStatus {
     return {
       ...(this.maxConcurrent !== undefined ? { maxConcurrent: this.maxConcurrent } : {}),
-      running: this.holders.length,
-      waiting: this.waiters.length,
+      running: this.holders.size,
+      waiting: this.waiters.size,
       agents: this.statuses(),
     };
   }
 
   waiting(): SlotWaiter[] {
-    return this.waiters.map((w) => ({ ...w }));
+    return [...this.waiters.values()].map((w) => ({ ...w }));
   }
 
   holding(): SlotHolder[] {
-    return this.holders.map((h) => ({ ...h }));
+    return [...this.holders.values()].map((h) => ({ ...h }));
   }
 
   drainedAgents(): AgentType[] {
@@ -487,8 +555,8 @@ export class AgentPool {
     const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
     return copy({
       agents: this.agentStates(),
-      holders: this.holders,
-      waiters: this.waiters,
+      holders: [...this.holders.values()],
+      waiters: [...this.waiters.values()],
       released: this.released,
       outbox: [...this.inFlight.values(), ...this.outbox],
       pendingEvents: this.events,
@@ -497,15 +565,20 @@ export class AgentPool {
     });
   }
 
+  /** The snapshot in the compact shape (pool-snapshot.ts): what runs with the `pool-compact-snapshot` patch carry. */
+  compactSnapshot(): CompactPoolSnapshot {
+    return compactSnapshot(this.snapshot());
+  }
+
   /** Markdown for the Web UI's current details: one row per agent, then what an operator must do. */
   renderDetails(poolWorkflowId: string): string {
-    const anyWaiting = this.waiters.filter((w) => w.agent === 'any').length;
+    const anyWaiting = this.queues.get('any')?.size ?? 0;
     const cap =
       this.maxConcurrent === undefined
         ? ''
         : ` · at most ${this.maxConcurrent} at once${this.underGlobalCap() ? '' : ' (**reached**: requests wait for any slot to be released)'}`;
     const lines = [
-      `**Agent pool** · ${this.holders.length} running · ${this.waiters.length} waiting` +
+      `**Agent pool** · ${this.holders.size} running · ${this.waiters.size} waiting` +
         (anyWaiting > 0 ? ` (${anyWaiting} for any agent)` : '') +
         cap +
         ` · ${this.stats.granted} granted so far`,
@@ -533,18 +606,27 @@ export class AgentPool {
 
   // ---- Internals ----------------------------------------------------------------------------------
 
-  /** Grant every waiting request that can be served now, in FIFO order. */
+  /**
+   * Grant every waiting request that can be served now, in FIFO order. Granting only takes slots, so a
+   * request that cannot be served now cannot be served later in the same pass, nor can any later one
+   * asking for the same thing: the pass is a merge of the per-choice queues, each time granting the
+   * earliest head among the queues whose choice can be served, which grants what a scan of the whole
+   * FIFO would, in the same order, looking at one head per queue instead of every waiter.
+   */
   private dispatch(): void {
     let granted = false;
-    for (let i = 0; i < this.waiters.length && this.underGlobalCap() && this.anyAgentGrantable();) {
-      const waiter = this.waiters[i] as SlotWaiter;
-      const agent = waiter.agent === 'any' ? this.pickAny() : this.grantable(waiter.agent) ? waiter.agent : undefined;
-      if (agent === undefined) {
-        i++;
-        continue;
+    while (this.underGlobalCap()) {
+      let next: { waiter: SlotWaiter; agent: AgentType } | undefined;
+      for (const [choice, queue] of this.queues) {
+        const head = queue.values().next().value;
+        if (head === undefined || (next !== undefined && this.orderOf(head) > this.orderOf(next.waiter))) continue;
+        const agent = choice === 'any' ? this.pickAny() : this.grantable(choice) ? (choice as AgentType) : undefined;
+        if (agent !== undefined) next = { waiter: head, agent };
       }
-      this.waiters.splice(i, 1);
-      this.holders.push({
+      if (next === undefined) break;
+      const { waiter, agent } = next;
+      this.removeWaiter(waiter);
+      this.addHolder({
         requestId: waiter.requestId,
         workflowId: waiter.workflowId,
         runId: waiter.runId,
@@ -592,11 +674,7 @@ export class AgentPool {
 
   /** Room for one more holder under the global cap (the per-agent limits are `grantable`'s). */
   private underGlobalCap(): boolean {
-    return this.maxConcurrent === undefined || this.holders.length < this.maxConcurrent;
-  }
-
-  private anyAgentGrantable(): boolean {
-    return this.agentStates().some((s) => this.grantable(s.agent));
+    return this.maxConcurrent === undefined || this.holders.size < this.maxConcurrent;
   }
 
   /** `report` comes from a signal: typed `RunReport`, but checked as if it could be anything. */
@@ -662,23 +740,25 @@ export class AgentPool {
     this.pauseVersion++;
   }
 
-  private drop(matches: (p: { workflowId: string; runId?: string }) => boolean, why: string): number {
-    let count = 0;
-    for (const list of [this.holders, this.waiters] as Array<Array<SlotHolder | SlotWaiter>>) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const p = list[i] as SlotHolder | SlotWaiter;
-        if (!matches(p)) continue;
-        list.splice(i, 1);
+  /** Drop these holders and waiters: holders first, then waiters, each newest first. */
+  private drop(matched: ReadonlySet<SlotHolder | SlotWaiter>, why: string): number {
+    const newestFirst = (list: Array<SlotHolder | SlotWaiter>) =>
+      list.sort((a, b) => this.orderOf(b) - this.orderOf(a));
+    const all = [...matched];
+    const holders = newestFirst(all.filter((p) => this.holders.get(p.requestId) === p));
+    const waiters = newestFirst(all.filter((p) => this.waiters.get(p.requestId) === p));
+    for (const [list, message] of [
+      [holders, 'Slot reclaimed'],
+      [waiters, 'Slot request dropped'],
+    ] as const) {
+      for (const p of list) {
+        if (list === holders) this.removeHolder(p as SlotHolder);
+        else this.removeWaiter(p);
         this.rememberReleased(p.requestId);
-        this.log.warn(list === this.holders ? 'Slot reclaimed' : 'Slot request dropped', {
-          requestId: p.requestId,
-          workflowId: p.workflowId,
-          taskId: p.taskId,
-          why,
-        });
-        count++;
+        this.log.warn(message, { requestId: p.requestId, workflowId: p.workflowId, taskId: p.taskId, why });
       }
     }
+    const count = holders.length + waiters.length;
     if (count > 0) {
       this.stats.reclaimed += count;
       this.changed();
@@ -696,6 +776,7 @@ export class AgentPool {
 
   private send(message: PoolMessage): void {
     this.outbox.push(message);
+    this.carriedBytes += jsonBytes(message) + 1;
   }
 
   private record(agent: AgentType, event: AgentEventKind, extra: { until?: string; reason?: string }): void {
@@ -703,8 +784,10 @@ export class AgentPool {
     if (extra.until !== undefined) entry.until = extra.until;
     if (extra.reason !== undefined) entry.reason = extra.reason;
     this.events.push(entry);
+    this.carriedBytes += jsonBytes(entry) + 1;
     if (this.events.length > MAX_PENDING_EVENTS) {
       const dropped = this.events.shift();
+      this.carriedBytes -= jsonBytes(dropped) + 1;
       this.log.warn('Agent event dropped: too many unrecorded events', { event: dropped });
     }
   }
@@ -713,7 +796,84 @@ export class AgentPool {
     if (this.releasedSet.has(requestId)) return;
     this.released.push(requestId);
     this.releasedSet.add(requestId);
-    while (this.released.length > RELEASED_MEMORY) this.releasedSet.delete(this.released.shift() as string);
+    this.carriedBytes += jsonBytes(requestId) + 1;
+    while (this.released.length > RELEASED_MEMORY) {
+      const forgotten = this.released.shift() as string;
+      this.releasedSet.delete(forgotten);
+      this.carriedBytes -= jsonBytes(forgotten) + 1;
+    }
+  }
+
+  private addWaiter(waiter: SlotWaiter): void {
+    this.waiters.set(waiter.requestId, waiter);
+    let queue = this.queues.get(waiter.agent);
+    if (queue === undefined) this.queues.set(waiter.agent, (queue = new Map<string, SlotWaiter>()));
+    queue.set(waiter.requestId, waiter);
+    this.order.set(waiter.requestId, this.nextOrder++);
+    this.index(waiter, jsonBytes(compactWaiter(waiter)) + 1);
+  }
+
+  private removeWaiter(waiter: SlotWaiter): void {
+    this.waiters.delete(waiter.requestId);
+    this.queues.get(waiter.agent)?.delete(waiter.requestId);
+    this.order.delete(waiter.requestId);
+    this.unindex(waiter);
+  }
+
+  private addHolder(holder: SlotHolder): void {
+    this.holders.set(holder.requestId, holder);
+    let held = this.heldBy.get(holder.agent);
+    if (held === undefined) this.heldBy.set(holder.agent, (held = new Map<string, SlotHolder>()));
+    held.set(holder.requestId, holder);
+    this.order.set(holder.requestId, this.nextOrder++);
+    this.index(holder, jsonBytes(compactHolder(holder)) + 1);
+  }
+
+  private removeHolder(holder: SlotHolder): void {
+    this.holders.delete(holder.requestId);
+    this.heldBy.get(holder.agent)?.delete(holder.requestId);
+    this.order.delete(holder.requestId);
+    this.unindex(holder);
+  }
+
+  /** A repeated request names the workflow and run to send to now. */
+  private moveTo(p: SlotHolder | SlotWaiter, workflowId: string, runId: string | undefined): void {
+    this.unindex(p);
+    p.workflowId = workflowId;
+    p.runId = runId;
+    this.index(p, jsonBytes(this.holders.has(p.requestId) ? compactHolder(p as SlotHolder) : compactWaiter(p)) + 1);
+  }
+
+  /** Count a holder or waiter in the workflow index and the carried size. */
+  private index(p: SlotHolder | SlotWaiter, bytes: number): void {
+    let byRequest = this.byWorkflow.get(p.workflowId);
+    if (byRequest === undefined)
+      this.byWorkflow.set(p.workflowId, (byRequest = new Map<string, SlotHolder | SlotWaiter>()));
+    byRequest.set(p.requestId, p);
+    let runs = this.runsOf.get(p.workflowId);
+    if (runs === undefined) this.runsOf.set(p.workflowId, (runs = new Map<string, number>()));
+    const run = p.runId ?? '';
+    runs.set(run, (runs.get(run) ?? 0) + 1);
+    this.entryBytes.set(p.requestId, bytes);
+    this.carriedBytes += bytes;
+  }
+
+  private unindex(p: SlotHolder | SlotWaiter): void {
+    const byRequest = this.byWorkflow.get(p.workflowId);
+    byRequest?.delete(p.requestId);
+    if (byRequest?.size === 0) this.byWorkflow.delete(p.workflowId);
+    const runs = this.runsOf.get(p.workflowId);
+    const run = p.runId ?? '';
+    const left = (runs?.get(run) ?? 0) - 1;
+    if (left > 0) runs?.set(run, left);
+    else runs?.delete(run);
+    if (runs?.size === 0) this.runsOf.delete(p.workflowId);
+    this.carriedBytes -= this.entryBytes.get(p.requestId) ?? 0;
+    this.entryBytes.delete(p.requestId);
+  }
+
+  private orderOf(p: SlotHolder | SlotWaiter): number {
+    return this.order.get(p.requestId) ?? 0;
   }
 
   private status(state: PoolAgentState): AgentStatus {
@@ -721,8 +881,8 @@ export class AgentPool {
       agent: state.agent,
       limit: state.limit,
       activeTasks: this.activeTasks(state.agent),
-      waiting: this.waiters.filter((w) => w.agent === state.agent).length,
-      holders: this.holders.filter((h) => h.agent === state.agent).map((h) => h.workflowId),
+      waiting: this.queues.get(state.agent)?.size ?? 0,
+      holders: [...(this.heldBy.get(state.agent)?.values() ?? [])].map((h) => h.workflowId),
       rateLimited: state.rateLimitedUntil !== undefined,
       paused: state.paused,
       drained: state.drained,
@@ -736,9 +896,7 @@ export class AgentPool {
   }
 
   private activeTasks(agent: string): number {
-    let count = 0;
-    for (const h of this.holders) if (h.agent === agent) count++;
-    return count;
+    return this.heldBy.get(agent)?.size ?? 0;
   }
 
   /** Agents in name order: the order of statuses, details and the "any" tie-break. */

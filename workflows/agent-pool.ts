@@ -13,7 +13,8 @@
  * - publish: keep the current details and the DrainedAgents/PausedAgents search attributes up to date.
  *
  * Continue-as-new, when the server suggests it (or after `continueAsNewAfterEvents` in tests), carries
- * `AgentPool.snapshot()`: holders, waiters, pauses with their deadlines, drains, counters, limits, the
+ * `AgentPool.compactSnapshot()` (`AgentPool.snapshot()`, the full shape, in runs started before the
+ * `pool-compact-snapshot` patch; a run accepts either): holders, waiters, pauses with their deadlines, drains, counters, limits, the
  * global cap, undelivered grants and unrecorded events. Before it, the pool stops taking messages and waits
  * for the signals already in flight (runs started before the `pool-drain-sends-before-continue-as-new` patch
  * did not), so that nothing it scheduled runs after the run has closed. Grants not yet sent are carried and
@@ -56,12 +57,23 @@ import {
 } from './definitions.js';
 import { FailureType } from './failures.js';
 import { notify } from './notify.js';
+import { jsonBytes } from './pool-snapshot.js';
 import type { AgentPoolInput, PoolMessage } from './types.js';
 import { ValidatedSignals } from './validated-signals.js';
 
 export const DEFAULT_LEAK_CHECK_INTERVAL_MS = 60_000;
 /** Runs that have this patch wait for their signals in flight before continuing as new. */
 export const DRAIN_SENDS_PATCH = 'pool-drain-sends-before-continue-as-new';
+/**
+ * Runs that have this patch carry the compact snapshot (pool-snapshot.ts) and deny a request that
+ * would take it past `MAX_SNAPSHOT_BYTES`.
+ */
+export const COMPACT_SNAPSHOT_PATCH = 'pool-compact-snapshot';
+/**
+ * The most bytes the carried snapshot may take: below Temporal's 2 MB payload limit (the default
+ * blob size limit), with room for the rest of the continue-as-new input.
+ */
+export const MAX_SNAPSHOT_BYTES = 1_800_000;
 
 // Bookkeeping retries for as long as it takes: nothing waits on it, and continue-as-new carries what is unrecorded.
 const { recordAgentEvent } = proxyActivities<PoolActivities>({
@@ -82,6 +94,7 @@ const { findClosedWorkflows } = proxyActivities<PoolActivities>({
 
 export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
   const { workflowId, runId } = workflowInfo();
+  const compact = patched(COMPACT_SNAPSHOT_PATCH);
   let pool: AgentPool;
   try {
     pool = new AgentPool({
@@ -89,6 +102,7 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
       limits: input.limits,
       ...(input.maxConcurrent !== undefined ? { maxConcurrent: input.maxConcurrent } : {}),
       state: input.state,
+      ...(compact ? { snapshotLimitBytes: MAX_SNAPSHOT_BYTES } : {}),
       clock: () => Date.now(),
       eventIdPrefix: `${workflowId}:${runId}`,
       logger: log,
@@ -302,10 +316,12 @@ export async function agentPoolWorkflow(input: AgentPoolInput): Promise<void> {
     await condition(() => queues.size === 0 && allHandlersFinished());
   }
   await condition(allHandlersFinished);
-  const state = pool.snapshot();
+  const { running: holders, waiting: waiters } = pool.poolStatus();
+  const state = compact ? pool.compactSnapshot() : pool.snapshot();
   log.info('Continuing as new', {
-    holders: state.holders.length,
-    waiters: state.waiters.length,
+    holders,
+    waiters,
+    snapshotBytes: jsonBytes(state),
     historyLength: workflowInfo().historyLength,
   });
   await continueAsNew<typeof agentPoolWorkflow>({ ...input, state });

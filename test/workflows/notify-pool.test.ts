@@ -99,13 +99,16 @@ describe('agent pool notifications', () => {
         ),
       );
       expect(notifiers.some((runId) => runId !== firstRunId)).toBe(true);
-      // More signals, more continue-as-new: nothing is notified again.
+      // More signals, more continue-as-new: nothing is notified again. Requests and withdrawals go on until the
+      // run continues as new, however many events it already had.
       const runBefore = (await pool.describe()).runId;
-      for (const id of ['c3', 'c4']) {
+      let next = 3;
+      await eventually('another continue-as-new', async () => {
+        const id = `c${next++}`;
         await request(id, 'claude');
         await release(id, { kind: 'neutral' });
-      }
-      await eventually('another continue-as-new', async () => (await pool.describe()).runId !== runBefore);
+        return (await pool.describe()).runId !== runBefore;
+      });
       expect(receiver.at(hook)).toHaveLength(2);
       await env.client.workflow.getHandle(poolId).terminate('test over');
       await sink.terminate('test over');

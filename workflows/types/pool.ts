@@ -1,4 +1,5 @@
 /** The agent pool: slot requests, grants and releases, agent statuses, and the pool's carried-over state. */
+import type { CompactPoolSnapshot } from '../pool-snapshot.js';
 import type { AgentChoice, AgentEvent, AgentType } from './domain.js';
 
 /** A task workflow asks the pool for a slot (signal); idempotent by `requestId`. */
@@ -165,6 +166,6 @@ export interface AgentPoolInput {
   continueAsNewAfterEvents?: number;
   /** Mirror drained and paused agents into search attributes (default true; the time-skipping test server has none registered). */
   searchAttributes?: boolean;
-  /** The state a previous run carried over. */
-  state?: AgentPoolSnapshot;
+  /** The state a previous run carried over, in the full shape or the compact one (pool-snapshot.ts). */
+  state?: AgentPoolSnapshot | CompactPoolSnapshot;
 }
