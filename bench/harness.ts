@@ -5,10 +5,12 @@
  * SDK client, and readers of server timestamps from workflow histories. Everything real but the
  * model behind the agents; everything torn down and dropped at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, realpath, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -169,17 +171,19 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 /**
  * The production worker entry (`worker/main.ts`, or with `dist` the built `dist/worker/main.js`) with
  * `role`, in a process of its own, with health and metrics ports; resolves once /readyz says so.
+ * `root` is the checkout whose entry runs (default this one).
  */
 export async function startWorkerProcess(
   env: Record<string, string>,
-  options: { role: WorkerRole; dist?: boolean },
+  options: { role: WorkerRole; dist?: boolean; root?: string },
 ): Promise<WorkerProcess> {
+  const root = options.root ?? ROOT;
   const [healthPort, metricsPort] = [await freePort(), await freePort()];
   const args = options.dist
-    ? [path.join(ROOT, 'dist', 'worker', 'main.js')]
-    : ['--import', 'tsx', path.join(ROOT, 'worker', 'main.ts')];
+    ? [path.join(root, 'dist', 'worker', 'main.js')]
+    : ['--import', 'tsx', path.join(root, 'worker', 'main.ts')];
   const child = spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: root,
     env: {
       ...env,
       CLAUDOMATOR_WORKER_ROLE: options.role,
@@ -214,6 +218,71 @@ export async function stopWorkerProcess(worker: WorkerProcess): Promise<void> {
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Another version of claudomator on the bench's server and database (`startBaselineCode`). */
+export interface BaselineCode {
+  /** The git ref as given, and the commit it named. */
+  ref: string;
+  commit: string;
+  /** Its configuration: task queues, pool and host of its own. */
+  config: Readonly<Config>;
+  /** The SDK on this bench's connections, submitting to its task queue. */
+  client: ClaudomatorClient;
+  /** Stop its worker and remove its checkout. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The code at git `ref`, for a before/after in one run (`--baseline <ref>`): checked out with `git
+ * worktree add --detach` into a scratch directory (node_modules and .tools linked from this checkout),
+ * its production worker (role `all`, bundling its own workflows at start) in a process of its own, on
+ * task queues, an agent pool and a host id of its own, against this bench's dev server and database.
+ * Both versions must accept the database's schema (no migration in between).
+ */
+export async function startBaselineCode(bench: BenchEnvironment, ref: string): Promise<BaselineCode> {
+  const commit = (
+    await execFileAsync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { cwd: ROOT })
+  ).stdout.trim();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'claudomator-baseline-'));
+  const remove = async (): Promise<void> => {
+    await execFileAsync('git', ['worktree', 'remove', '--force', dir], { cwd: ROOT }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await execFileAsync('git', ['worktree', 'add', '--detach', '--quiet', dir, commit], { cwd: ROOT });
+    for (const shared of ['node_modules', '.tools']) {
+      const target = path.join(ROOT, shared);
+      if (existsSync(target)) await symlink(await realpath(target), path.join(dir, shared));
+    }
+    const queue = bench.env.CLAUDOMATOR_TASK_QUEUE ?? 'bench';
+    const { CLAUDOMATOR_WORKFLOW_BUNDLE: _ours, ...rest } = bench.env;
+    const env: Record<string, string> = {
+      ...rest,
+      CLAUDOMATOR_TASK_QUEUE: `${queue}-baseline`,
+      CLAUDOMATOR_AGENT_TASK_QUEUE: `${queue}-baseline-agents`,
+      CLAUDOMATOR_POOL_WORKFLOW_ID: `${queue}-baseline-pool`,
+      CLAUDOMATOR_HOST_ID: 'bench-baseline-host',
+      CLAUDOMATOR_DATA_DIR: `${bench.env.CLAUDOMATOR_DATA_DIR ?? path.join(os.tmpdir(), 'claudomator-bench')}-baseline`,
+    };
+    const worker = await startWorkerProcess(env, { role: 'all', root: dir });
+    const config = loadConfig(env);
+    return {
+      ref,
+      commit,
+      config,
+      client: new ClaudomatorClient(bench.temporal, bench.store, config),
+      async stop() {
+        await stopWorkerProcess(worker);
+        await remove();
+      },
+    };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
 }
 
 /** Drop a scratch database (closing whatever is still connected to it). */

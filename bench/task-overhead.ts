@@ -2,7 +2,7 @@
  * Benchmark: what the task workflow costs around an agent run, beside the cheapest workflow that runs
  * one activity, measured in the same run on the same server and workers.
  *
- *   npx tsx bench/task-overhead.ts [--tasks 200] [--agent command|claude] [--concurrency 8]
+ *   npx tsx bench/task-overhead.ts [--tasks 200] [--agent command|claude] [--concurrency 8] [--baseline <git-ref>]
  *
  * It starts its own Temporal dev server (in memory) and a scratch Postgres database, and runs the
  * production workers (role `all`: orchestration, agent queue, host queue) in this process with the
@@ -20,12 +20,18 @@
  * - Postgres: rows and row writes (inserts + updates + deletes, from pg_stat_user_tables) per task,
  *   and table + index size (pg_total_relation_size, growth over the run) scaled to 1,000 tasks.
  *
+ * - before/after (`--baseline <git-ref>`): the code at that ref runs too, in a worker process of its
+ *   own on task queues and a pool of its own (harness.ts `startBaselineCode`), its tasks interleaved
+ *   with this code's and the one-activity runs; both overheads are printed with their ratios to the
+ *   one-activity workflow, and the workflow tasks each takes. The burst and the Postgres figures are
+ *   then left out (both versions write to the one database).
+ *
  * Target: overhead p50 within 3× of the baseline's. Figures on a shared machine are noisy: compare
  * the ratio, not the ms.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import type { TaskSpec } from '../client/index.js';
+import type { ClaudomatorClient, TaskSpec } from '../client/index.js';
 import { taskWorkflowId } from '../workflows/definitions.js';
 import type { healthCheckWorkflow } from '../workflows/health.js';
 import {
@@ -35,6 +41,7 @@ import {
   positiveInt,
   runTimes,
   type RunTimes,
+  startBaselineCode,
   startBenchEnvironment,
   startWorkersInProcess,
   summarize,
@@ -48,6 +55,7 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '200' },
     agent: { type: 'string', default: 'command' },
     concurrency: { type: 'string', default: '8' },
+    baseline: { type: 'string' },
   },
 });
 const N = positiveInt('tasks', values.tasks);
@@ -64,8 +72,8 @@ function taskSpec(id: string): TaskSpec {
     : { id, name: id, instructions: 'Add a file [scenario:success]', agent: { type: 'claude' } };
 }
 
-async function runTask(bench: BenchEnvironment, id: string): Promise<void> {
-  await bench.client.submitTasks(taskSpec(id));
+async function runTask(bench: BenchEnvironment, id: string, client: ClaudomatorClient = bench.client): Promise<void> {
+  await client.submitTasks(taskSpec(id));
   await bench.temporal.workflow.getHandle(taskWorkflowId(id)).result();
 }
 
@@ -75,6 +83,11 @@ async function runBaseline(bench: BenchEnvironment, id: string): Promise<void> {
     workflowId: id,
     args: ['bench'],
   });
+}
+
+/** Workflow tasks per run, on average. */
+function workflowTasksPerRun(runs: RunTimes[]): number {
+  return runs.reduce((n, r) => n + r.workflowTasks.length, 0) / runs.length;
 }
 
 interface Phases {
@@ -168,37 +181,49 @@ async function main(): Promise<void> {
   try {
     const before = await tableFigures(bench.databaseUrl);
     const workers = await startWorkersInProcess(bench);
-    let throughput: { tasksPerSecond: number; spanMs: number; workflowTasks: number };
+    const code = values.baseline ? await startBaselineCode(bench, values.baseline) : undefined;
+    let throughput: { tasksPerSecond: number; spanMs: number; workflowTasks: number } | undefined;
     let tasks: Awaited<ReturnType<typeof taskOverheads>>;
+    let codeTasks: Awaited<ReturnType<typeof taskOverheads>> | undefined;
     let baseline: Awaited<ReturnType<typeof baselineOverheads>>;
     try {
-      // Warm up both paths (pool start, worker caches, server shards) before measuring.
+      // Warm up every path (pool start, worker caches, server shards) before measuring.
       for (let i = 0; i < WARMUP; i++) {
         await runBaseline(bench, `warmup-baseline-${i}`);
         await runTask(bench, `warmup-${i}`);
+        if (code) await runTask(bench, `warmup-before-${i}`, code.client);
       }
 
-      // One at a time, interleaved, so neither path queues and both see the same load.
+      // One at a time, interleaved, so no path queues and all see the same load.
       const taskIds: string[] = [];
+      const codeIds: string[] = [];
       const baselineIds: string[] = [];
       for (let i = 0; i < N; i++) {
         baselineIds.push(`baseline-${i}`);
         await runBaseline(bench, `baseline-${i}`);
         taskIds.push(`seq-${i}`);
         await runTask(bench, `seq-${i}`);
+        if (code) {
+          codeIds.push(`before-${i}`);
+          await runTask(bench, `before-${i}`, code.client);
+        }
       }
       tasks = await taskOverheads(bench, taskIds);
+      if (code) codeTasks = await taskOverheads(bench, codeIds);
       baseline = await baselineOverheads(bench, baselineIds);
 
       // All at once: how fast the stack drains a burst with CONCURRENCY agent slots.
-      const burst = Array.from({ length: N }, (_, i) => `burst-${i}`);
-      await bench.client.submitTasks(burst.map(taskSpec));
-      await Promise.all(burst.map((id) => bench.temporal.workflow.getHandle(taskWorkflowId(id)).result()));
-      const spans = await Promise.all(burst.map((id) => runTimes(bench.temporal, taskWorkflowId(id))));
-      const spanMs = Math.max(...spans.map((t) => t.closed)) - Math.min(...spans.map((t) => t.started));
-      const workflowTasks = spans.reduce((n, t) => n + t.workflowTasks.length, 0);
-      throughput = { spanMs, tasksPerSecond: N / (spanMs / 1000), workflowTasks };
+      if (!code) {
+        const burst = Array.from({ length: N }, (_, i) => `burst-${i}`);
+        await bench.client.submitTasks(burst.map(taskSpec));
+        await Promise.all(burst.map((id) => bench.temporal.workflow.getHandle(taskWorkflowId(id)).result()));
+        const spans = await Promise.all(burst.map((id) => runTimes(bench.temporal, taskWorkflowId(id))));
+        const spanMs = Math.max(...spans.map((t) => t.closed)) - Math.min(...spans.map((t) => t.started));
+        const workflowTasks = spans.reduce((n, t) => n + t.workflowTasks.length, 0);
+        throughput = { spanMs, tasksPerSecond: N / (spanMs / 1000), workflowTasks };
+      }
     } finally {
+      await code?.stop();
       await workers.stop();
       await bench.closeStore();
     }
@@ -221,19 +246,48 @@ async function main(): Promise<void> {
       if (phase !== 'total') console.log(summaryRow(`  ${phase}`, summarize(v)));
     }
     console.log(summaryRow('(agent run: runAgent started → closed)', agentRun));
+    const codeLabel = code ? `before: ${code.ref} (${code.commit.slice(0, 7)})` : '';
+    if (code && codeTasks) {
+      console.log(summaryRow(`${codeLabel}: makespan − agent run`, summarize(codeTasks.phases.total)));
+      for (const [phase, v] of Object.entries(codeTasks.phases)) {
+        if (phase !== 'total') console.log(summaryRow(`  ${phase}`, summarize(v)));
+      }
+    }
     console.log(`\n${workflowTaskLine('baseline', baseline.runs)}`);
     console.log(workflowTaskLine('tasks', tasks.runs));
+    if (codeTasks) console.log(workflowTaskLine(codeLabel, codeTasks.runs));
     const ratio = t.p50 / b.p50;
     console.log(
       `ratio task/baseline: p50 ${ratio.toFixed(2)}×, p95 ${(t.p95 / b.p95).toFixed(2)}× ` +
         `(target ≤ 3× → ${ratio <= 3 ? 'met' : 'NOT met'})`,
     );
-    console.log(
-      `throughput: ${N} tasks submitted at once, ${CONCURRENCY} ${AGENT} slots: ` +
-        `${throughput.tasksPerSecond.toFixed(1)} tasks/s (first start → last close ${(throughput.spanMs / 1000).toFixed(1)} s), ` +
-        `${(throughput.workflowTasks / (throughput.spanMs / 1000)).toFixed(0)} workflow tasks/s of the task workflows ` +
-        `(${(throughput.workflowTasks / N).toFixed(1)} per task; the pool's come on top)`,
-    );
+    if (code && codeTasks) {
+      const c = summarize(codeTasks.phases.total);
+      console.log(`\nbefore/after, ${N} tasks each, interleaved with the one-activity runs:`);
+      for (const [label, s, runs] of [
+        [codeLabel, c, codeTasks.runs],
+        ['after: this checkout', t, tasks.runs],
+      ] as const) {
+        console.log(
+          `  ${label}: overhead p50 ${s.p50.toFixed(0)} ms (${(s.p50 / b.p50).toFixed(2)}× the one-activity workflow's ` +
+            `${b.p50.toFixed(0)} ms), p95 ${s.p95.toFixed(0)} ms; ${workflowTasksPerRun(runs).toFixed(1)} workflow tasks per task`,
+        );
+      }
+      console.log(`  after/before: p50 ${(t.p50 / c.p50).toFixed(2)}×, p95 ${(t.p95 / c.p95).toFixed(2)}×`);
+    }
+    if (throughput) {
+      console.log(
+        `throughput: ${N} tasks submitted at once, ${CONCURRENCY} ${AGENT} slots: ` +
+          `${throughput.tasksPerSecond.toFixed(1)} tasks/s (first start → last close ${(throughput.spanMs / 1000).toFixed(1)} s), ` +
+          `${(throughput.workflowTasks / (throughput.spanMs / 1000)).toFixed(0)} workflow tasks/s of the task workflows ` +
+          `(${(throughput.workflowTasks / N).toFixed(1)} per task; the pool's come on top)`,
+      );
+    }
+    if (code) {
+      console.log('(no burst and no Postgres figures with --baseline: both versions write to the one database)');
+      console.log(loadLine());
+      return;
+    }
 
     const taskCount = after.find((f) => f.table === 'tasks')?.rows ?? 0;
     console.log(`\nPostgres, per task (${taskCount} tasks in the database; size growth scaled to 1,000 tasks)\n`);
