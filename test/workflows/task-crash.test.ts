@@ -51,6 +51,15 @@ async function deploy(extra: Record<string, string> = {}): Promise<Deployment> {
   return deployment;
 }
 
+/**
+ * A host of this deployment. Its id is unique to the deployment: a worker starting on a host ends the
+ * orphaned agents of that host id, so a shared id would let another test file's worker end this file's
+ * orphans (on the one /proc all test files share).
+ */
+function machineOf(d: Deployment, id: string) {
+  return d.host(`${id}-${d.name}`);
+}
+
 async function submit(d: Deployment, suffix: string, scenario: string, extra: Record<string, unknown> = {}) {
   const [task] = await d.client.submitTasks({
     id: `${d.name}-${suffix}`,
@@ -111,7 +120,7 @@ async function expectMirror(taskId: string): Promise<void> {
 describe('a worker process killed mid-run', () => {
   it('SIGKILL during the agent run: a new worker on the same host resumes the session and the task ends READY', async () => {
     const d = await deploy();
-    const host = d.host('machine-1');
+    const host = machineOf(d, 'machine-1');
     const a = await d.start('all', host);
     const remote = makeBareRepo(`${scratch.dir}/same-host`);
     const task = await submit(d, 'killed', 'interrupt', { repositoryUrl: remote });
@@ -168,8 +177,8 @@ describe('an agent host killed mid-run, replaced by another host', () => {
   it('the retry on the other host cannot find the session there, so it runs afresh in its own sandbox and the task ends READY', async () => {
     const d = await deploy();
     await d.start('orchestration', d.host('orchestrator'));
-    const first = d.host('machine-1');
-    const second = d.host('machine-2');
+    const first = machineOf(d, 'machine-1');
+    const second = machineOf(d, 'machine-2');
     const a = await d.start('agents', first);
     // A URL, so that each host clones it: the sandbox of machine-1 is not on machine-2's disk.
     const remote = `file://${makeBareRepo(`${scratch.dir}/other-host`)}`;
@@ -217,7 +226,7 @@ describe('an agent host killed mid-run, replaced by another host', () => {
 describe('a worker process killed while its task is BLOCKED on a question', () => {
   it('a new worker on the same host takes the answer from the CLI and resumes the same session in the same sandbox', async () => {
     const d = await deploy();
-    const host = d.host('machine-1');
+    const host = machineOf(d, 'machine-1');
     const a = await d.start('all', host);
     const task = await submit(d, 'asking', 'question');
     const blocked = await d.client.waitForTask(task.id, { timeoutMs: 60_000 });
@@ -249,8 +258,8 @@ describe('a worker process killed while its task is BLOCKED on a question', () =
 
   it('when the host that holds the sandbox never comes back, the answer runs afresh on another host after the host timeout', async () => {
     const d = await deploy({ CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT: '3s' });
-    const first = d.host('machine-1');
-    const second = d.host('machine-2');
+    const first = machineOf(d, 'machine-1');
+    const second = machineOf(d, 'machine-2');
     const a = await d.start('all', first);
     const remote = `file://${makeBareRepo(`${scratch.dir}/host-gone`)}`;
     const task = await submit(d, 'orphaned', 'question,success', { repositoryUrl: remote });
@@ -288,13 +297,13 @@ describe('a worker process killed while its task is BLOCKED on a question', () =
 
   it('and when the fresh run on the other host fails too, the task ends FAILED with the execution closed', async () => {
     const d = await deploy({ CLAUDOMATOR_HOST_SCHEDULE_TIMEOUT: '3s' });
-    const a = await d.start('all', d.host('machine-1'));
+    const a = await d.start('all', machineOf(d, 'machine-1'));
     const task = await submit(d, 'stranded', 'question,success');
     expect((await d.client.waitForTask(task.id, { timeoutMs: 60_000 })).state).toBe('BLOCKED');
     a.process.kill('SIGKILL');
     await a.process;
     // machine-2 has no claude: the fresh run fails for good (a configuration error is not retried).
-    await d.start('all', d.host('machine-2'), { CLAUDOMATOR_CLAUDE_BIN: '/nonexistent/claude' });
+    await d.start('all', machineOf(d, 'machine-2'), { CLAUDOMATOR_CLAUDE_BIN: '/nonexistent/claude' });
     await d.client.answerQuestion(task.id, 'postgres');
     const done = await d.client.waitForTask(task.id, { timeoutMs: 90_000 });
     expect(done.state).toBe('FAILED');
@@ -310,7 +319,7 @@ describe('cancelling a task whose run cannot confirm the cancellation', () => {
   it('cancelled while its agent host is dead: CANCELLED with the execution closed and the slot freed; the host’s next worker kills the orphaned agent', async () => {
     const d = await deploy();
     await d.start('orchestration', d.host('orchestrator'));
-    const host = d.host('machine-1');
+    const host = machineOf(d, 'machine-1');
     const a = await d.start('agents', host);
     const task = await submit(d, 'abandoned', 'interrupt');
     const beat = await waitFor(
@@ -358,7 +367,7 @@ describe('cancelling a task whose run cannot confirm the cancellation', () => {
 
   it('cancelled while the finished run is being published: the execution is closed CANCELLED, not left RUNNING', async () => {
     const d = await deploy();
-    await d.start('all', d.host('machine-1'));
+    await d.start('all', machineOf(d, 'machine-1'));
     const bare = makeBareRepo(`${scratch.dir}/slow-push`);
     // A push that waits until the test lets it go, announcing itself first.
     const pushing = path.join(scratch.dir, 'slow-push', 'pushing');
