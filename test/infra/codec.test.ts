@@ -17,7 +17,7 @@ import {
 import { payloadToJson, startCodecServer, type CodecServer } from '../../infra/codec-server.js';
 import { taskStatusQuery, taskWorkflowId } from '../../workflows/definitions.js';
 import { cliEnv, startCli, waitForOutput } from '../e2e/cli-process.js';
-import { tempDir } from '../helpers/fake-agent.js';
+import { tempDir, waitFor } from '../helpers/fake-agent.js';
 import { useTestDatabase } from '../helpers/fixtures.js';
 import { devServerEnv, uniqueName } from '../helpers/temporal.js';
 import {
@@ -220,6 +220,7 @@ describe('payload encryption', () => {
     // A worker holding only C cannot replay the workflow written under A. It logs the reason; the query
     // fails with "Encoded failure", as every failure message travels encrypted (queries return no details).
     const logged: string[] = [];
+    let lastQueryError = 'none';
     const original = process.stderr.write.bind(process.stderr);
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
       logged.push(String(chunk));
@@ -227,9 +228,26 @@ describe('payload encryption', () => {
     });
     try {
       const c = await stack(name, keysVariable(keyC));
-      await expect(
-        c.client.temporal.workflow.getHandle(taskWorkflowId(task!.id)).query(taskStatusQuery),
-      ).rejects.toThrow('Encoded failure');
+      // The first query can meet the server before the new worker polls, and the server then answers
+      // with its own error ("Failed to query Workflow"); ask again until the worker's refusal comes back.
+      const refusal = await waitFor(
+        'the worker holding only key C to refuse the query',
+        async () => {
+          const err = await c.client.temporal.workflow
+            .getHandle(taskWorkflowId(task!.id))
+            .query(taskStatusQuery)
+            .then(
+              () => new Error('the query succeeded'),
+              (e: unknown) => e as Error,
+            );
+          lastQueryError = `${err.message} (cause: ${(err.cause as Error | undefined)?.message ?? 'none'})`;
+          return lastQueryError.includes('Encoded failure') && lastQueryError;
+        },
+        60_000,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; the last query error: ${lastQueryError}`);
+      });
+      expect(refusal).toContain('Encoded failure');
       expect(logged.join('')).toMatch(
         /Failed to process Workflow Activation[\s\S]*encrypted with key "key-a", which this process does not have \(its keys: key-c\)/,
       );
