@@ -20,7 +20,9 @@
  *
  * `--cache N` sets the worker's CLAUDOMATOR_MAX_CACHED_WORKFLOWS (default: the configuration's, 500).
  * While filling, every 30 s it prints the tasks blocked so far with the worker's RSS and the database
- * size, so a run stopped early still has figures for the largest N it reached.
+ * size, so a run stopped early still has figures for the largest N it reached. When no task has
+ * blocked for 3 minutes it stops and says why it thinks nothing moves: the pool's agents and
+ * holders, and the oldest tasks not BLOCKED, as Temporal describes their workflows.
  *
  * Target: under 500 MB RSS with 1,000 blocked. `--tasks 10000` is the 10,000-task case; on a 2-core
  * machine it fills at a few tasks per second (each task runs the fake CLI once), so it takes long.
@@ -31,6 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TaskSpec } from '../client/index.js';
 import type { Store } from '../store/index.js';
+import { taskWorkflowId } from '../workflows/definitions.js';
 import {
   loadLine,
   MB,
@@ -39,6 +42,7 @@ import {
   startWorkerProcess,
   startWorkersInProcess,
   stopWorkerProcess,
+  type BenchEnvironment,
   type WorkerProcess,
 } from './harness.js';
 
@@ -57,6 +61,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST_ENTRY = path.join(ROOT, 'dist', 'worker', 'main.js');
 const SETTLE_MS = 5_000;
 const TARGET = 500 * MB;
+/** No task blocking for this long is a stall: the run stops and reports the pool and the waiting tasks. */
+const STALL_MS = 180_000;
 
 if (values.dist && !existsSync(DIST_ENTRY)) {
   throw new Error(`--dist runs ${DIST_ENTRY}, which does not exist: run npm run build first`);
@@ -96,6 +102,41 @@ async function databaseSize(store: Store): Promise<DatabaseSize> {
   return { tables: Number(rows[0]?.tables), database: Number(rows[0]?.database) };
 }
 
+/** Why nothing moves: the pool's view of its agents, its holders, and the oldest tasks that are not BLOCKED. */
+async function stallReport(bench: BenchEnvironment): Promise<string> {
+  const lines: string[] = [];
+  const status = await bench.client.poolStatus();
+  lines.push(`pool: ${status.running} running, ${status.waiting} waiting`);
+  for (const agent of status.agents) {
+    const { holders, ...rest } = agent;
+    lines.push(`  ${JSON.stringify(rest)}`);
+    for (const holder of holders) lines.push(`    holder ${holder}: ${await workflowState(bench, holder)}`);
+  }
+  const { rows } = await bench.store.pool.query<{ id: string; state: string }>(
+    `select id, state from tasks where state <> 'BLOCKED' order by created_at limit 5`,
+  );
+  for (const row of rows)
+    lines.push(`  task ${row.id} (${row.state}): ${await workflowState(bench, taskWorkflowId(row.id))}`);
+  return lines.join('\n');
+}
+
+async function workflowState(bench: BenchEnvironment, workflowId: string): Promise<string> {
+  try {
+    const description = await bench.temporal.workflow.getHandle(workflowId).describe();
+    const raw = description.raw;
+    const activities = (raw.pendingActivities ?? []).map(
+      (a) => `${a.activityType?.name} ${a.state} attempt ${a.attempt}`,
+    );
+    return (
+      `${description.status.name}, ${description.historyLength} events, ` +
+      `pending workflow task: ${raw.pendingWorkflowTask ? `${raw.pendingWorkflowTask.state} attempt ${raw.pendingWorkflowTask.attempt}` : 'none'}, ` +
+      `pending activities: ${activities.join('; ') || 'none'}`
+    );
+  } catch (err) {
+    return `not described: ${(err as Error).message}`;
+  }
+}
+
 async function main(): Promise<void> {
   const bench = await startBenchEnvironment('memory', {
     CLAUDOMATOR_AGENT_SLOTS: `claude=${SLOTS}`,
@@ -116,6 +157,7 @@ async function main(): Promise<void> {
       const specs = ids.map((id): TaskSpec => ({ id, name: id, instructions: 'Pick a database [scenario:question]' }));
       for (let i = 0; i < specs.length; i += 100) await bench.client.submitTasks(specs.slice(i, i + 100));
       let lastReport = performance.now();
+      let progress = { blocked: 0, at: performance.now() };
       for (;;) {
         if (worker.child.exitCode !== null) {
           throw new Error(`the worker exited (${worker.child.exitCode}):\n${worker.stderrTail()}`);
@@ -129,6 +171,13 @@ async function main(): Promise<void> {
         }
         const blocked = Number(rows.find((r) => r.state === 'BLOCKED')?.n ?? 0);
         if (blocked === N) break;
+        if (blocked > progress.blocked) progress = { blocked, at: performance.now() };
+        if (performance.now() - progress.at > STALL_MS) {
+          throw new Error(
+            `no task blocked for ${STALL_MS / 1000} s (${blocked}/${N}; ${rows.map((r) => `${r.n} ${r.state}`).join(', ')}):\n` +
+              (await stallReport(bench)),
+          );
+        }
         if (performance.now() - lastReport > 30_000) {
           lastReport = performance.now();
           const now = await sample(worker);
