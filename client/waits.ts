@@ -3,7 +3,7 @@
  * reaches a state (`awaitTaskChange` / `awaitStoryChange` updates), and a new run's hand-over.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import {
   awaitStoryChangeUpdate,
   awaitTaskChangeUpdate,
@@ -108,6 +108,11 @@ export async function waitForStory(
 const WAIT_SLICE_MS = 10 * 60_000;
 /** How often a task or story whose workflow is not running (not started yet, or ended) is read again. */
 const NOT_RUNNING_RECHECK_MS = 1_000;
+/** How long to wait before sending again an update whose workflow task failed. */
+const INTERRUPTED_RETRY_MS = 200;
+// gRPC status codes (the client's ServiceError carries the gRPC error as its cause).
+const FAILED_PRECONDITION = 9;
+const UNAVAILABLE = 14;
 
 /**
  * Follow a task or story until its state is one of `until` (or `stopWhen` holds): read the record
@@ -158,12 +163,29 @@ async function follow<T, S extends string>(
       }
       options.onProgress?.();
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError || isClosedWorkflowError(err))) throw err;
-      await sleep(Math.min(NOT_RUNNING_RECHECK_MS, left));
-      from = '';
+      if (isInterruptedUpdateError(err)) {
+        // The workflow task that carried the update failed (it can meet the workflow closing); the server
+        // retries that task, and the next update goes with it.
+        await sleep(Math.min(INTERRUPTED_RETRY_MS, left));
+      } else if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) {
+        await sleep(Math.min(NOT_RUNNING_RECHECK_MS, left));
+        from = '';
+      } else {
+        throw err;
+      }
     }
     value = await args.read();
   }
+}
+
+/** An update the server gave up on because the workflow task carrying it failed or was aborted. */
+export function isInterruptedUpdateError(err: unknown): boolean {
+  if (!(err instanceof ServiceError)) return false;
+  const cause = err.cause as { code?: number; message?: string } | undefined;
+  return (
+    (cause?.code === FAILED_PRECONDITION && /unexpected workflow task failure/i.test(cause.message ?? '')) ||
+    (cause?.code === UNAVAILABLE && /update was aborted/i.test(cause.message ?? ''))
+  );
 }
 
 /** An update sent to a workflow that has closed. */

@@ -217,8 +217,9 @@ describe('payload encryption', () => {
     );
     await stacks.pop()!.stop();
 
-    // A worker holding only C cannot replay the workflow written under A. It logs the reason; the query
-    // fails with "Encoded failure", as every failure message travels encrypted (queries return no details).
+    // A worker holding only C cannot replay the workflow written under A. It logs the reason and refuses
+    // with "Encoded failure", as every failure message travels encrypted: the query fails with it, or, when
+    // a workflow task reached the worker first, that task fails with it and the server refuses queries.
     const logged: string[] = [];
     let lastQueryError = 'none';
     const original = process.stderr.write.bind(process.stderr);
@@ -230,18 +231,21 @@ describe('payload encryption', () => {
       const c = await stack(name, keysVariable(keyC));
       // The first query can meet the server before the new worker polls, and the server then answers
       // with its own error ("Failed to query Workflow"); ask again until the worker's refusal comes back.
+      const workflow = c.client.temporal.workflow.getHandle(taskWorkflowId(task!.id));
       const refusal = await waitFor(
-        'the worker holding only key C to refuse the query',
+        'the worker holding only key C to refuse the query or the workflow task',
         async () => {
-          const err = await c.client.temporal.workflow
-            .getHandle(taskWorkflowId(task!.id))
-            .query(taskStatusQuery)
-            .then(
-              () => new Error('the query succeeded'),
-              (e: unknown) => e as Error,
-            );
+          const err = await workflow.query(taskStatusQuery).then(
+            () => new Error('the query succeeded'),
+            (e: unknown) => e as Error,
+          );
           lastQueryError = `${err.message} (cause: ${(err.cause as Error | undefined)?.message ?? 'none'})`;
-          return lastQueryError.includes('Encoded failure') && lastQueryError;
+          if (lastQueryError.includes('Encoded failure')) return lastQueryError;
+          if (!lastQueryError.includes('Workflow Task in failed state')) return false;
+          const failed = ((await workflow.fetchHistory()).events ?? []).find(
+            (e) => e.workflowTaskFailedEventAttributes?.failure?.message === 'Encoded failure',
+          );
+          return failed !== undefined && `workflow task failed: Encoded failure (${lastQueryError})`;
         },
         60_000,
       ).catch((e: Error) => {
