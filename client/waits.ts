@@ -108,8 +108,11 @@ export async function waitForStory(
 const WAIT_SLICE_MS = 10 * 60_000;
 /** How often a task or story whose workflow is not running (not started yet, or ended) is read again. */
 const NOT_RUNNING_RECHECK_MS = 1_000;
-/** How long to wait before sending again an update whose workflow task failed. */
-const INTERRUPTED_RETRY_MS = 200;
+/**
+ * An update whose workflow task failed is sent again after 200 ms, 400 ms, … up to 1 s, at most this many
+ * times in a row: a workflow whose tasks keep failing is broken, and the wait says so.
+ */
+const INTERRUPTED_RETRIES = 10;
 // gRPC status codes (the client's ServiceError carries the gRPC error as its cause).
 const FAILED_PRECONDITION = 9;
 const UNAVAILABLE = 14;
@@ -141,6 +144,8 @@ async function follow<T, S extends string>(
   let last: S | undefined;
   let value = await args.read();
   let from = args.keyOf(value);
+  /** Updates in a row whose workflow task failed. */
+  let interrupted = 0;
   for (;;) {
     const state = args.stateOf(value);
     if (state !== last) {
@@ -155,6 +160,7 @@ async function follow<T, S extends string>(
     const timeoutMs = Math.max(1, Math.min(left, WAIT_SLICE_MS));
     try {
       const change = await handle.executeUpdate(args.update, { args: [{ from, timeoutMs }] });
+      interrupted = 0;
       from = change.key;
       // Report the state the workflow moved to even if it moves on again before the record is read.
       if (change.state !== last && args.isState(change.state)) {
@@ -163,10 +169,11 @@ async function follow<T, S extends string>(
       }
       options.onProgress?.();
     } catch (err) {
-      if (isInterruptedUpdateError(err)) {
+      if (isInterruptedUpdateError(err) && interrupted < INTERRUPTED_RETRIES) {
         // The workflow task that carried the update failed (it can meet the workflow closing); the server
         // retries that task, and the next update goes with it.
-        await sleep(Math.min(INTERRUPTED_RETRY_MS, left));
+        interrupted++;
+        await sleep(Math.min(200 * interrupted, NOT_RUNNING_RECHECK_MS, left));
       } else if (err instanceof WorkflowNotFoundError || isClosedWorkflowError(err)) {
         await sleep(Math.min(NOT_RUNNING_RECHECK_MS, left));
         from = '';

@@ -252,6 +252,11 @@ describe('payload encryption', () => {
         throw new Error(`${e.message}; the last query error: ${lastQueryError}`);
       });
       expect(refusal).toContain('Encoded failure');
+      // A wait on a workflow whose tasks fail for good does not spin: it fails at once with the server's reason.
+      await expect(c.client.waitForTask(task!.id, { until: ['READY'], timeoutMs: 60_000 })).rejects.toMatchObject({
+        message: 'Workflow Update failed',
+        cause: { message: expect.stringMatching(/Workflow Task in failed state/) },
+      });
       expect(logged.join('')).toMatch(
         /Failed to process Workflow Activation[\s\S]*encrypted with key "key-a", which this process does not have \(its keys: key-c\)/,
       );
