@@ -253,10 +253,12 @@ describe('payload encryption', () => {
       });
       expect(refusal).toContain('Encoded failure');
       // A wait on a workflow whose tasks fail for good does not spin: it fails at once with the server's reason.
-      await expect(c.client.waitForTask(task!.id, { until: ['READY'], timeoutMs: 60_000 })).rejects.toMatchObject({
-        message: 'Workflow Update failed',
-        cause: { message: expect.stringMatching(/Workflow Task in failed state/) },
-      });
+      const waitError = await c.client.waitForTask(task!.id, { until: ['READY'], timeoutMs: 60_000 }).then(
+        () => new Error('the wait succeeded'),
+        (e: unknown) => e as Error,
+      );
+      expect(waitError.message).toBe('Workflow Update failed');
+      expect((waitError.cause as Error | undefined)?.message).toMatch(/Workflow Task in failed state/);
       expect(logged.join('')).toMatch(
         /Failed to process Workflow Activation[\s\S]*encrypted with key "key-a", which this process does not have \(its keys: key-c\)/,
       );
